@@ -1,0 +1,178 @@
+#include "config.h"
+
+#include "common/log.h"
+#include "common/util.h"
+
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+const char config_usage[] =
+    "Usage: vireo-vmm --kernel FILE [options]\n"
+    "Run one KVM virtual machine.\n"
+    "\n"
+    "Boot:\n"
+    "  --kernel FILE       Linux bzImage, ELF with a PVH note, or ELF64 vmlinux\n"
+    "  --initrd FILE       initial ramdisk\n"
+    "  --cmdline STRING    kernel command line\n"
+    "Machine:\n"
+    "  --memory SIZE       guest RAM, e.g. 512M, 2G, 256GiB (default 512M; a bare number\n"
+    "                      is MiB); memory is reserved lazily, only touched pages cost\n"
+    "  --cpus N            vCPUs, 1-256 (default 1)\n"
+    "  --serial KIND       COM1 console: stdio (default), file:PATH, pty, socket:PATH, none\n"
+    "  --no-reboot         exit when the guest resets instead of rebooting it\n"
+    "Other:\n"
+    "  --stats             print exit counts, timings and peak memory when the VM ends\n"
+    "  --log-level LEVEL   error, warn, info (default) or debug\n"
+    "  --kvm-device PATH   KVM device (default /dev/kvm)\n"
+    "  -h, --help          this text\n"
+    "  -V, --version       the version\n"
+    "\n"
+    "On the stdio console, Ctrl-A x quits, Ctrl-A h lists the other keys.\n"
+    "SIGTERM presses the ACPI power button; a second SIGTERM, or SIGINT, stops at once.\n"
+    "\n"
+    "Exit status:\n"
+    "  0  the guest powered off\n"
+    "  1  internal error (KVM or emulation failure, I/O error)\n"
+    "  2  bad arguments or unusable input (kernel, initrd, memory size)\n"
+    "  3  the guest reset itself and --no-reboot was given\n"
+    "  4  the guest triple-faulted and --no-reboot was given\n"
+    "  5  stopped from outside (Ctrl-A x, SIGINT, a second SIGTERM)\n";
+
+enum {
+	OPT_KERNEL = 256,
+	OPT_INITRD,
+	OPT_CMDLINE,
+	OPT_MEMORY,
+	OPT_CPUS,
+	OPT_SERIAL,
+	OPT_NO_REBOOT,
+	OPT_STATS,
+	OPT_LOG_LEVEL,
+	OPT_KVM_DEVICE,
+};
+
+static const struct option long_options[] = {
+    {"kernel", required_argument, NULL, OPT_KERNEL},
+    {"initrd", required_argument, NULL, OPT_INITRD},
+    {"cmdline", required_argument, NULL, OPT_CMDLINE},
+    {"memory", required_argument, NULL, OPT_MEMORY},
+    {"cpus", required_argument, NULL, OPT_CPUS},
+    {"serial", required_argument, NULL, OPT_SERIAL},
+    {"no-reboot", no_argument, NULL, OPT_NO_REBOOT},
+    {"stats", no_argument, NULL, OPT_STATS},
+    {"log-level", required_argument, NULL, OPT_LOG_LEVEL},
+    {"kvm-device", required_argument, NULL, OPT_KVM_DEVICE},
+    {"help", no_argument, NULL, 'h'},
+    {"version", no_argument, NULL, 'V'},
+    {NULL, 0, NULL, 0},
+};
+
+static int parse_serial(struct vmm_config *cfg, const char *v, char *err, size_t errlen)
+{
+	if (!strcmp(v, "stdio"))
+		cfg->serial = SERIAL_STDIO;
+	else if (!strcmp(v, "pty"))
+		cfg->serial = SERIAL_PTY;
+	else if (!strcmp(v, "none"))
+		cfg->serial = SERIAL_NONE;
+	else if (!strncmp(v, "file:", 5) && v[5])
+		cfg->serial = SERIAL_FILE, cfg->serial_path = v + 5;
+	else if (!strncmp(v, "socket:", 7) && v[7])
+		cfg->serial = SERIAL_SOCKET, cfg->serial_path = v + 7;
+	else {
+		snprintf(err, errlen,
+			 "--serial '%s': expected stdio, file:PATH, pty, socket:PATH or none", v);
+		return -1;
+	}
+	return 0;
+}
+
+int config_parse(struct vmm_config *cfg, int argc, char **argv, char *err, size_t errlen)
+{
+	memset(cfg, 0, sizeof(*cfg));
+	cfg->memory = VMM_DEFAULT_MEMORY;
+	cfg->cpus = 1;
+	cfg->cmdline = "";
+	cfg->serial = SERIAL_STDIO;
+	cfg->log_level = LOG_INFO;
+	cfg->kvm_path = "/dev/kvm";
+
+	optind = 0; /* full reset, so tests can parse repeatedly */
+	opterr = 0;
+	int c;
+	while ((c = getopt_long(argc, argv, ":hV", long_options, NULL)) != -1) {
+		switch (c) {
+		case OPT_KERNEL: cfg->kernel = optarg; break;
+		case OPT_INITRD: cfg->initrd = optarg; break;
+		case OPT_CMDLINE: cfg->cmdline = optarg; break;
+		case OPT_MEMORY:
+			if (parse_size(optarg, MiB, &cfg->memory) < 0) {
+				snprintf(err, errlen,
+					 "--memory '%s': not a size (examples: 512M, 2G, 1024)", optarg);
+				return -1;
+			}
+			if (cfg->memory < VMM_MIN_MEMORY) {
+				snprintf(err, errlen, "--memory '%s': a VM needs at least 4 MiB", optarg);
+				return -1;
+			}
+			if (cfg->memory % 4096) {
+				snprintf(err, errlen, "--memory '%s': must be a multiple of 4 KiB", optarg);
+				return -1;
+			}
+			break;
+		case OPT_CPUS: {
+			char *end;
+			long n = strtol(optarg, &end, 10);
+			if (*optarg == '\0' || *end || n < 1 || n > VMM_MAX_CPUS) {
+				snprintf(err, errlen, "--cpus '%s': expected a number from 1 to %d",
+					 optarg, VMM_MAX_CPUS);
+				return -1;
+			}
+			cfg->cpus = (unsigned)n;
+			break;
+		}
+		case OPT_SERIAL:
+			if (parse_serial(cfg, optarg, err, errlen) < 0)
+				return -1;
+			break;
+		case OPT_NO_REBOOT: cfg->no_reboot = true; break;
+		case OPT_STATS: cfg->stats = true; break;
+		case OPT_LOG_LEVEL:
+			if (!strcmp(optarg, "error"))
+				cfg->log_level = LOG_ERROR;
+			else if (!strcmp(optarg, "warn"))
+				cfg->log_level = LOG_WARN;
+			else if (!strcmp(optarg, "info"))
+				cfg->log_level = LOG_INFO;
+			else if (!strcmp(optarg, "debug"))
+				cfg->log_level = LOG_DEBUG;
+			else {
+				snprintf(err, errlen,
+					 "--log-level '%s': expected error, warn, info or debug", optarg);
+				return -1;
+			}
+			break;
+		case OPT_KVM_DEVICE: cfg->kvm_path = optarg; break;
+		case 'h': cfg->help = true; return 0;
+		case 'V': cfg->version = true; return 0;
+		case ':':
+			snprintf(err, errlen, "option '%s' needs a value (see --help)",
+				 argv[optind - 1]);
+			return -1;
+		default:
+			snprintf(err, errlen, "unknown option '%s' (see --help)", argv[optind - 1]);
+			return -1;
+		}
+	}
+	if (optind < argc) {
+		snprintf(err, errlen, "unexpected argument '%s' (see --help)", argv[optind]);
+		return -1;
+	}
+	if (!cfg->kernel) {
+		snprintf(err, errlen, "no --kernel given (see --help)");
+		return -1;
+	}
+	return 0;
+}

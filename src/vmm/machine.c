@@ -1,0 +1,105 @@
+#include "machine.h"
+
+#include "common/log.h"
+#include "common/util.h"
+#include "dev/i8042.h"
+#include "dev/post.h"
+#include "dev/rtc.h"
+#include "dev/serial.h"
+#include "layout.h"
+#include "vm.h"
+
+#include <string.h>
+#include <time.h>
+
+static uint64_t mono_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static void serial_tx(void *ctx, uint8_t byte)
+{
+	struct machine *m = ctx;
+	uint_fast64_t zero = 0;
+	if (atomic_load_explicit(&m->first_output_ns, memory_order_relaxed) == 0)
+		atomic_compare_exchange_strong(&m->first_output_ns, &zero, mono_ns());
+	console_output(m->vm->console, &byte, 1);
+}
+
+static void serial_rx_space(void *ctx)
+{
+	struct machine *m = ctx;
+	vm_wake(m->vm);
+}
+
+static size_t console_to_serial(void *ctx, const uint8_t *buf, size_t len)
+{
+	struct machine *m = ctx;
+	return serial_receive(m->serial, buf, len);
+}
+
+static void guest_reset(void *ctx)
+{
+	struct machine *m = ctx;
+	vm_request_stop(m->vm, VM_STOP_RESET);
+}
+
+static int reg(struct bus *b, uint64_t base, uint64_t len, const struct bus_dev_ops *ops,
+	       void *opaque, const char *name)
+{
+	return opaque ? bus_register(b, base, len, ops, opaque, name) : -1;
+}
+
+int machine_init(struct machine *m, struct vm *vm, uint64_t *rsdp)
+{
+	memset(m, 0, sizeof(*m));
+	m->vm = vm;
+	struct serial_config sc = {
+	    .irq = {.set = vm_set_irq, .ctx = vm, .gsi = PORT_COM1_IRQ},
+	    .tx = serial_tx,
+	    .tx_ctx = m,
+	    .rx_space = serial_rx_space,
+	    .rx_space_ctx = m,
+	};
+	m->serial = serial_create(&sc);
+	m->rtc = rtc_create(NULL);
+	struct i8042_config kc = {.reset = guest_reset, .ctx = m};
+	m->i8042 = i8042_create(&kc);
+	m->post = post_create();
+	if (reg(&vm->pio, PORT_COM1, SERIAL_PORT_LEN, &serial_ops, m->serial, "COM1") < 0 ||
+	    reg(&vm->pio, PORT_RTC, RTC_PORT_LEN, &rtc_ops, m->rtc, "CMOS RTC") < 0 ||
+	    reg(&vm->pio, PORT_I8042_DATA, 1, &i8042_data_ops, m->i8042, "i8042 data") < 0 ||
+	    reg(&vm->pio, PORT_I8042_CMD, 1, &i8042_cmd_ops, m->i8042, "i8042 command") < 0 ||
+	    reg(&vm->pio, PORT_POST, POST_PORT_LEN, &post_ops, m->post, "POST port") < 0) {
+		log_error("cannot set up the legacy devices");
+		return -1;
+	}
+	rtc_set_memory(m->rtc, guest_mem_lowmem_end(&vm->mem),
+		       vm->mem.nregions > 1 ? vm->mem.region[1].size : 0, vm->cfg->cpus);
+	console_set_input(vm->console, console_to_serial, m);
+	*rsdp = 0;
+	return 0;
+}
+
+void machine_destroy(struct machine *m)
+{
+	if (m->vm)
+		console_set_input(m->vm->console, NULL, NULL);
+	if (m->serial)
+		serial_destroy(m->serial);
+	if (m->rtc)
+		rtc_destroy(m->rtc);
+	if (m->i8042)
+		i8042_destroy(m->i8042);
+	if (m->post)
+		post_destroy(m->post);
+	memset(m, 0, sizeof(*m));
+}
+
+void machine_power_button(struct machine *m)
+{
+	(void)m;
+	log_warn("no ACPI power button yet");
+}

@@ -1,0 +1,159 @@
+/* vireo-vmm: run one KVM virtual machine. */
+#include "common/log.h"
+#include "common/util.h"
+#include "config.h"
+#include "console.h"
+#include "exit_codes.h"
+#include "kvm.h"
+#include "vm.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/signalfd.h>
+#include <time.h>
+
+#define KERNEL_MAX_SIZE (512ull << 20)
+
+static uint64_t mono_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+static int load_file(const char *what, const char *path, uint64_t max, uint8_t **data,
+		     size_t *size)
+{
+	int e = read_file(path, (size_t)max, data, size);
+	if (e == -EFBIG) {
+		char s[32];
+		log_error("%s %s is larger than %s (the guest memory size); give the VM more "
+			  "--memory",
+			  what, path, format_size(max, s, sizeof(s)));
+		return -1;
+	}
+	if (e < 0) {
+		log_error("%s %s: %s", what, path, strerror(-e));
+		return -1;
+	}
+	return 0;
+}
+
+static void print_stats(const struct vm *vm, uint64_t t0, unsigned boots)
+{
+	uint64_t io = 0, mmio = 0, other = 0;
+	for (unsigned i = 0; i < vm->nvcpus; i++) {
+		io += vm->vcpus[i].stats.io;
+		mmio += vm->vcpus[i].stats.mmio;
+		other += vm->vcpus[i].stats.other;
+	}
+	struct rusage ru;
+	getrusage(RUSAGE_SELF, &ru);
+	uint64_t now = mono_ns(), first = vm->machine.first_output_ns;
+	fprintf(stderr,
+		"vireo-vmm: stats: wall_ms=%.3f first_output_ms=%.3f exits_io=%llu exits_mmio=%llu "
+		"exits_other=%llu peak_rss_kib=%ld boots=%u\r\n",
+		(double)(now - t0) / 1e6, first ? (double)(first - t0) / 1e6 : -1.0,
+		(unsigned long long)io, (unsigned long long)mmio, (unsigned long long)other,
+		ru.ru_maxrss, boots);
+}
+
+int main(int argc, char **argv)
+{
+	uint64_t t0 = mono_ns();
+	struct vmm_config cfg;
+	char err[512];
+	log_init("vireo-vmm", LOG_INFO);
+	if (config_parse(&cfg, argc, argv, err, sizeof(err)) < 0) {
+		log_error("%s", err);
+		return VMM_EXIT_USAGE;
+	}
+	if (cfg.help) {
+		fputs(config_usage, stdout);
+		return 0;
+	}
+	if (cfg.version) {
+		printf("vireo-vmm %s\n", VIREO_VERSION);
+		return 0;
+	}
+	log_set_level((enum log_level)cfg.log_level);
+
+	uint8_t *kernel = NULL, *initrd = NULL;
+	size_t kernel_size = 0, initrd_size = 0;
+	if (load_file("kernel", cfg.kernel, KERNEL_MAX_SIZE, &kernel, &kernel_size) < 0)
+		return VMM_EXIT_USAGE;
+	if (cfg.initrd && load_file("initrd", cfg.initrd, cfg.memory, &initrd, &initrd_size) < 0)
+		return VMM_EXIT_USAGE;
+
+	struct kvm_host kvm;
+	if (kvm_host_open(&kvm, cfg.kvm_path, err, sizeof(err)) < 0) {
+		log_error("%s", err);
+		return VMM_EXIT_INTERNAL;
+	}
+	if (kvm.flavour == KVM_FLAVOUR_PVM)
+		log_warn("this host's KVM is kvm-pvm (no VT-x/SVM): every guest kernel instruction is "
+			 "emulated, so stock kernels cannot run at useful speed here (~60 s to a "
+			 "console); use hardware KVM or the KVM test box (tests/kvmbox/run-in-box)");
+
+	/* Signals go to the main loop through a signalfd; vCPU threads inherit
+	 * the mask and only ever see the kick signal. */
+	sigset_t mask;
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGTERM);
+	sigaddset(&mask, SIGINT);
+	sigaddset(&mask, SIGHUP);
+	sigaddset(&mask, SIGUSR2);
+	sigprocmask(SIG_BLOCK, &mask, NULL);
+	int sfd = signalfd(-1, &mask, SFD_CLOEXEC);
+	signal(SIGPIPE, SIG_IGN);
+	vcpu_init_signals();
+
+	struct console console;
+	if (console_open(&console, &cfg, err, sizeof(err)) < 0) {
+		log_error("%s", err);
+		return VMM_EXIT_USAGE;
+	}
+	struct boot_request req = {
+	    .kernel_path = cfg.kernel,
+	    .kernel = kernel,
+	    .kernel_size = kernel_size,
+	    .initrd_path = cfg.initrd,
+	    .initrd = initrd,
+	    .initrd_size = initrd_size,
+	    .cmdline = cfg.cmdline,
+	};
+	int code;
+	unsigned boots = 0;
+	for (;;) {
+		struct vm vm;
+		boots++;
+		code = vm_create(&vm, &cfg, &kvm, &console, &req);
+		if (code) {
+			vm_destroy(&vm);
+			break;
+		}
+		enum vm_stop_reason why = vm_run(&vm, sfd);
+		if (cfg.stats)
+			print_stats(&vm, t0, boots);
+		vm_destroy(&vm);
+		if ((why == VM_STOP_RESET || why == VM_STOP_TRIPLE_FAULT) && !cfg.no_reboot) {
+			log_info("the guest %s: rebooting",
+				 why == VM_STOP_RESET ? "reset itself" : "triple-faulted");
+			continue;
+		}
+		code = why == VM_STOP_POWEROFF	    ? VMM_EXIT_POWEROFF
+		       : why == VM_STOP_RESET	    ? VMM_EXIT_RESET
+		       : why == VM_STOP_TRIPLE_FAULT ? VMM_EXIT_TRIPLE_FAULT
+		       : why == VM_STOP_QUIT	    ? VMM_EXIT_STOPPED
+						    : VMM_EXIT_INTERNAL;
+		break;
+	}
+	console_close(&console);
+	kvm_host_close(&kvm);
+	free(kernel);
+	free(initrd);
+	return code;
+}

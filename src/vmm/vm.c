@@ -1,0 +1,286 @@
+#include "vm.h"
+
+#include "common/log.h"
+#include "common/util.h"
+#include "cpuid.h"
+#include "exit_codes.h"
+#include "layout.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/ioctl.h>
+#include <sys/signalfd.h>
+#include <unistd.h>
+
+void vm_wake(struct vm *vm)
+{
+	uint64_t one = 1;
+	ssize_t r = write(vm->wake_fd, &one, sizeof(one));
+	(void)r; /* a full counter still wakes the loop */
+}
+
+void vm_request_stop(struct vm *vm, enum vm_stop_reason reason)
+{
+	int expected = VM_RUNNING;
+	if (!atomic_compare_exchange_strong(&vm->stop_reason, &expected, (int)reason))
+		return;
+	for (unsigned i = 0; i < vm->nvcpus; i++)
+		vcpu_kick(&vm->vcpus[i]);
+	vm_wake(vm);
+}
+
+void vm_set_irq(void *opaque, uint32_t gsi, int level)
+{
+	struct vm *vm = opaque;
+	struct kvm_irq_level irq = {.irq = gsi, .level = level ? 1 : 0};
+	if (ioctl(vm->fd, KVM_IRQ_LINE, &irq) < 0)
+		log_ratelimited(&(struct log_ratelimit)LOG_RATELIMIT_INIT(1000, 1), LOG_WARN,
+				"KVM_IRQ_LINE gsi %u: %s", gsi, strerror(errno));
+}
+
+/* Route GSIs like a PC: 0-15 to the PICs (but 2, the cascade), all of them
+ * to the IOAPIC with the PIT's GSI 0 on pin 2, as the MADT override says. */
+static int setup_gsi_routing(struct vm *vm)
+{
+	size_t n = 0;
+	struct {
+		struct kvm_irq_routing hdr;
+		struct kvm_irq_routing_entry e[IOAPIC_NUM_PINS + 16];
+	} r;
+	memset(&r, 0, sizeof(r));
+	for (uint32_t gsi = 0; gsi < 16; gsi++) {
+		if (gsi == 2)
+			continue;
+		r.e[n].gsi = gsi;
+		r.e[n].type = KVM_IRQ_ROUTING_IRQCHIP;
+		r.e[n].u.irqchip.irqchip = gsi < 8 ? KVM_IRQCHIP_PIC_MASTER : KVM_IRQCHIP_PIC_SLAVE;
+		r.e[n].u.irqchip.pin = gsi % 8;
+		n++;
+	}
+	for (uint32_t gsi = 0; gsi < IOAPIC_NUM_PINS; gsi++) {
+		if (gsi == 2)
+			continue;
+		r.e[n].gsi = gsi;
+		r.e[n].type = KVM_IRQ_ROUTING_IRQCHIP;
+		r.e[n].u.irqchip.irqchip = KVM_IRQCHIP_IOAPIC;
+		r.e[n].u.irqchip.pin = gsi == 0 ? 2 : gsi;
+		n++;
+	}
+	r.hdr.nr = (uint32_t)n;
+	return ioctl(vm->fd, KVM_SET_GSI_ROUTING, &r);
+}
+
+static int add_memslot(struct vm *vm, uint32_t slot, const struct guest_mem_region *reg)
+{
+	struct kvm_userspace_memory_region mr = {
+	    .slot = slot,
+	    .guest_phys_addr = reg->gpa,
+	    .memory_size = reg->size,
+	    .userspace_addr = (uint64_t)(uintptr_t)reg->hva,
+	};
+	return ioctl(vm->fd, KVM_SET_USER_MEMORY_REGION, &mr);
+}
+
+static unsigned host_phys_bits(struct kvm_cpuid2 *supported)
+{
+	struct kvm_cpuid_entry2 *e = cpuid_find(supported, 0x80000008, 0);
+	unsigned bits = e ? (e->eax & 0xff) : 36;
+	return bits >= 32 && bits <= 52 ? bits : 36;
+}
+
+#define FAIL(code, ...)                                                                            \
+	do {                                                                                       \
+		log_error(__VA_ARGS__);                                                            \
+		return (code);                                                                     \
+	} while (0)
+
+int vm_create(struct vm *vm, const struct vmm_config *cfg, struct kvm_host *kvm,
+	      struct console *console, const struct boot_request *req)
+{
+	memset(vm, 0, sizeof(*vm));
+	vm->cfg = cfg;
+	vm->kvm = kvm;
+	vm->console = console;
+	vm->fd = vm->wake_fd = -1;
+	atomic_init(&vm->stop_reason, VM_RUNNING);
+	bus_init(&vm->pio, "port");
+	bus_init(&vm->mmio, "MMIO");
+	char s1[32], s2[32];
+
+	if (cfg->cpus > (unsigned)kvm->max_vcpus)
+		FAIL(VMM_EXIT_USAGE, "--cpus %u: this host's KVM allows at most %d vCPUs", cfg->cpus,
+		     kvm->max_vcpus);
+	vm->supported_cpuid = cpuid_get_supported(kvm->fd);
+	if (!vm->supported_cpuid)
+		FAIL(VMM_EXIT_INTERNAL, "KVM_GET_SUPPORTED_CPUID failed: %s", strerror(errno));
+	vm->phys_bits = host_phys_bits(vm->supported_cpuid);
+	uint64_t limit = 1ull << vm->phys_bits;
+	uint64_t top = cfg->memory <= LAYOUT_PCI_HOLE_START
+			   ? cfg->memory
+			   : LAYOUT_HIGHMEM_START + (cfg->memory - LAYOUT_PCI_HOLE_START);
+	if (top > limit || top < cfg->memory)
+		FAIL(VMM_EXIT_USAGE,
+		     "--memory %s does not fit the guest's %u-bit physical address space (at most "
+		     "%s of RAM)",
+		     format_size(cfg->memory, s1, sizeof(s1)), vm->phys_bits,
+		     format_size(limit - (LAYOUT_HIGHMEM_START - LAYOUT_PCI_HOLE_START), s2,
+				 sizeof(s2)));
+	int e = guest_mem_init(&vm->mem, cfg->memory);
+	if (e < 0)
+		FAIL(VMM_EXIT_USAGE, "cannot reserve %s of guest memory: %s",
+		     format_size(cfg->memory, s1, sizeof(s1)), strerror(-e));
+
+	vm->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (vm->wake_fd < 0)
+		FAIL(VMM_EXIT_INTERNAL, "eventfd: %s", strerror(errno));
+	vm->fd = ioctl(kvm->fd, KVM_CREATE_VM, 0);
+	if (vm->fd < 0)
+		FAIL(VMM_EXIT_INTERNAL, "KVM_CREATE_VM failed: %s", strerror(errno));
+	if (ioctl(vm->fd, KVM_SET_TSS_ADDR, (unsigned long)LAYOUT_KVM_TSS) < 0)
+		FAIL(VMM_EXIT_INTERNAL, "KVM_SET_TSS_ADDR failed: %s", strerror(errno));
+	uint64_t idmap = LAYOUT_KVM_IDENTITY_MAP;
+	if (ioctl(vm->fd, KVM_SET_IDENTITY_MAP_ADDR, &idmap) < 0)
+		FAIL(VMM_EXIT_INTERNAL, "KVM_SET_IDENTITY_MAP_ADDR failed: %s", strerror(errno));
+	if (ioctl(vm->fd, KVM_CREATE_IRQCHIP, 0) < 0)
+		FAIL(VMM_EXIT_INTERNAL, "KVM_CREATE_IRQCHIP failed: %s", strerror(errno));
+	struct kvm_pit_config pit = {.flags = KVM_PIT_SPEAKER_DUMMY};
+	if (ioctl(vm->fd, KVM_CREATE_PIT2, &pit) < 0)
+		FAIL(VMM_EXIT_INTERNAL, "KVM_CREATE_PIT2 failed: %s", strerror(errno));
+	if (setup_gsi_routing(vm) < 0)
+		FAIL(VMM_EXIT_INTERNAL, "KVM_SET_GSI_ROUTING failed: %s", strerror(errno));
+	for (unsigned i = 0; i < vm->mem.nregions; i++)
+		if (add_memslot(vm, i, &vm->mem.region[i]) < 0)
+			FAIL(VMM_EXIT_INTERNAL, "KVM_SET_USER_MEMORY_REGION (%s at 0x%llx) failed: %s",
+			     format_size(vm->mem.region[i].size, s1, sizeof(s1)),
+			     (unsigned long long)vm->mem.region[i].gpa, strerror(errno));
+
+	uint64_t rsdp = 0;
+	if (machine_init(&vm->machine, vm, &rsdp) < 0)
+		return VMM_EXIT_INTERNAL;
+
+	struct e820_map map;
+	e820_build(&vm->mem, &map);
+	struct boot_request r = *req;
+	r.e820 = &map;
+	r.rsdp_addr = rsdp;
+	char err[512];
+	if (boot_load(&vm->mem, &r, &vm->boot, err, sizeof(err)) < 0)
+		FAIL(VMM_EXIT_USAGE, "%s", err);
+	log_debug("kernel %s loaded as %s, entry 0x%llx", req->kernel_path, vm->boot.format,
+		  (unsigned long long)vm->boot.entry);
+	if (vcpu_write_boot_gdt(vm) < 0)
+		FAIL(VMM_EXIT_USAGE, "guest memory too small for the boot GDT");
+
+	vm->vcpus = calloc(cfg->cpus, sizeof(*vm->vcpus));
+	if (!vm->vcpus)
+		FAIL(VMM_EXIT_INTERNAL, "out of memory");
+	for (unsigned i = 0; i < cfg->cpus; i++) {
+		vm->vcpus[i].fd = -1;
+		if (vcpu_create(&vm->vcpus[i], vm, i) < 0)
+			return VMM_EXIT_INTERNAL;
+		vm->nvcpus = i + 1;
+	}
+	if (vcpu_setup_boot_regs(&vm->vcpus[0], &vm->boot) < 0)
+		return VMM_EXIT_INTERNAL;
+	return 0;
+}
+
+static void handle_signal(struct vm *vm, int sig)
+{
+	switch (sig) {
+	case SIGTERM:
+		if (!vm->power_button_pressed) {
+			vm->power_button_pressed = true;
+			log_info("SIGTERM: pressing the ACPI power button (send it again to stop at once)");
+			machine_power_button(&vm->machine);
+			return;
+		}
+		log_info("SIGTERM again: stopping the VM now");
+		vm_request_stop(vm, VM_STOP_QUIT);
+		return;
+	case SIGUSR2:
+		atomic_fetch_add(&vm->dump_generation, 1);
+		for (unsigned i = 0; i < vm->nvcpus; i++)
+			vcpu_kick(&vm->vcpus[i]);
+		return;
+	default:
+		log_info("%s: stopping the VM now", strsignal(sig));
+		vm_request_stop(vm, VM_STOP_QUIT);
+	}
+}
+
+enum vm_stop_reason vm_run(struct vm *vm, int signal_fd)
+{
+	for (unsigned i = 0; i < vm->nvcpus; i++) {
+		if (vcpu_start(&vm->vcpus[i]) < 0) {
+			vm_request_stop(vm, VM_STOP_ERROR);
+			break;
+		}
+	}
+	struct console *con = vm->console;
+	while (vm_running(vm)) {
+		struct pollfd pfd[4];
+		nfds_t n = 0;
+		pfd[n++] = (struct pollfd){.fd = vm->wake_fd, .events = POLLIN};
+		pfd[n++] = (struct pollfd){.fd = signal_fd, .events = POLLIN};
+		int in_fd = console_input_poll_fd(con), listen_fd = console_listen_fd(con);
+		if (in_fd >= 0)
+			pfd[n++] = (struct pollfd){.fd = in_fd, .events = POLLIN};
+		if (listen_fd >= 0)
+			pfd[n++] = (struct pollfd){.fd = listen_fd, .events = POLLIN};
+		if (poll(pfd, n, -1) < 0) {
+			if (errno == EINTR)
+				continue;
+			log_error("poll: %s", strerror(errno));
+			vm_request_stop(vm, VM_STOP_ERROR);
+			break;
+		}
+		for (nfds_t i = 0; i < n; i++) {
+			if (!pfd[i].revents)
+				continue;
+			if (pfd[i].fd == vm->wake_fd) {
+				uint64_t v;
+				ssize_t r = read(vm->wake_fd, &v, sizeof(v));
+				(void)r;
+				console_flush_pending(con);
+			} else if (pfd[i].fd == signal_fd) {
+				struct signalfd_siginfo si;
+				if (read(signal_fd, &si, sizeof(si)) == sizeof(si))
+					handle_signal(vm, (int)si.ssi_signo);
+			} else if (pfd[i].fd == in_fd) {
+				if (console_read_input(con) == CONSOLE_QUIT) {
+					log_info("Ctrl-A x: stopping the VM");
+					vm_request_stop(vm, VM_STOP_QUIT);
+				}
+			} else if (pfd[i].fd == listen_fd) {
+				console_accept(con);
+			}
+		}
+	}
+	for (unsigned i = 0; i < vm->nvcpus; i++)
+		vcpu_kick(&vm->vcpus[i]);
+	for (unsigned i = 0; i < vm->nvcpus; i++)
+		vcpu_destroy(&vm->vcpus[i]);
+	return (enum vm_stop_reason)atomic_load(&vm->stop_reason);
+}
+
+void vm_destroy(struct vm *vm)
+{
+	for (unsigned i = 0; i < vm->nvcpus; i++)
+		vcpu_destroy(&vm->vcpus[i]);
+	free(vm->vcpus);
+	vm->vcpus = NULL;
+	vm->nvcpus = 0;
+	machine_destroy(&vm->machine);
+	if (vm->fd >= 0)
+		close(vm->fd);
+	if (vm->wake_fd >= 0)
+		close(vm->wake_fd);
+	guest_mem_destroy(&vm->mem);
+	free(vm->supported_cpuid);
+	vm->supported_cpuid = NULL;
+	vm->fd = vm->wake_fd = -1;
+}

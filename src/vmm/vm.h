@@ -1,0 +1,73 @@
+/* A KVM virtual machine: its fd, guest RAM, interrupt controllers, buses,
+ * vCPUs, and the main loop that waits for it to stop.  The board (which
+ * devices sit where, ACPI, boot) is machine.c's business. */
+#ifndef VIREO_VMM_VM_H
+#define VIREO_VMM_VM_H
+
+#include "vmm/boot/boot.h"
+#include "vmm/bus/bus.h"
+#include "vmm/config.h"
+#include "vmm/console.h"
+#include "vmm/guest_mem.h"
+#include "vmm/kvm.h"
+#include "vmm/machine.h"
+#include "vmm/vcpu.h"
+
+#include <linux/kvm.h>
+#include <stdatomic.h>
+#include <stdint.h>
+
+enum vm_stop_reason {
+	VM_RUNNING = 0,
+	VM_STOP_POWEROFF,     /* ACPI S5 */
+	VM_STOP_RESET,        /* i8042 reset line, KVM reset event */
+	VM_STOP_TRIPLE_FAULT, /* KVM_EXIT_SHUTDOWN */
+	VM_STOP_QUIT,         /* Ctrl-A x, SIGINT, second SIGTERM */
+	VM_STOP_ERROR,        /* an internal error, already logged */
+};
+
+struct vm {
+	const struct vmm_config *cfg;
+	struct kvm_host *kvm;
+	struct console *console;
+	int fd;
+	struct guest_mem mem;
+	struct bus pio, mmio;
+	struct kvm_cpuid2 *supported_cpuid;
+	unsigned phys_bits;
+	struct vcpu *vcpus;
+	unsigned nvcpus;
+	struct machine machine;
+	struct boot_image boot;
+	atomic_int stop_reason;
+	atomic_uint dump_generation;
+	int wake_fd; /* eventfd: the main loop has something to look at */
+	bool power_button_pressed;
+};
+
+/* Create the VM with its RAM, irqchip, PIT, devices and vCPUs, and load the
+ * kernel.  Returns 0, or a vmm_exit_code (USAGE for bad input, INTERNAL
+ * for everything else), the reason already logged. */
+int vm_create(struct vm *vm, const struct vmm_config *cfg, struct kvm_host *kvm,
+	      struct console *console, const struct boot_request *boot);
+
+/* Start the vCPUs and serve the console and signals until the VM stops. */
+enum vm_stop_reason vm_run(struct vm *vm, int signal_fd);
+
+void vm_destroy(struct vm *vm);
+
+/* Ask the VM to stop (any thread); the first reason wins. */
+void vm_request_stop(struct vm *vm, enum vm_stop_reason reason);
+
+static inline bool vm_running(struct vm *vm)
+{
+	return atomic_load_explicit(&vm->stop_reason, memory_order_acquire) == VM_RUNNING;
+}
+
+/* Raise or lower a GSI (irq_line callback). */
+void vm_set_irq(void *vm, uint32_t gsi, int level);
+
+/* Wake the main loop (any thread; async-signal-safe). */
+void vm_wake(struct vm *vm);
+
+#endif
