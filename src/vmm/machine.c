@@ -2,6 +2,7 @@
 
 #include "common/log.h"
 #include "common/util.h"
+#include "dev/acpi_pm.h"
 #include "dev/i8042.h"
 #include "dev/post.h"
 #include "dev/rtc.h"
@@ -46,6 +47,12 @@ static void guest_reset(void *ctx)
 	vm_request_stop(m->vm, VM_STOP_RESET);
 }
 
+static void guest_power_off(void *ctx)
+{
+	struct machine *m = ctx;
+	vm_request_stop(m->vm, VM_STOP_POWEROFF);
+}
+
 static int reg(struct bus *b, uint64_t base, uint64_t len, const struct bus_dev_ops *ops,
 	       void *opaque, const char *name)
 {
@@ -68,11 +75,18 @@ int machine_init(struct machine *m, struct vm *vm, uint64_t *rsdp)
 	struct i8042_config kc = {.reset = guest_reset, .ctx = m};
 	m->i8042 = i8042_create(&kc);
 	m->post = post_create();
+	struct acpi_pm_config pc = {
+	    .sci = {.set = vm_set_irq, .ctx = vm, .gsi = ACPI_SCI_IRQ},
+	    .power_off = guest_power_off,
+	    .ctx = m,
+	};
+	m->pm = acpi_pm_create(&pc);
 	if (reg(&vm->pio, PORT_COM1, SERIAL_PORT_LEN, &serial_ops, m->serial, "COM1") < 0 ||
 	    reg(&vm->pio, PORT_RTC, RTC_PORT_LEN, &rtc_ops, m->rtc, "CMOS RTC") < 0 ||
 	    reg(&vm->pio, PORT_I8042_DATA, 1, &i8042_data_ops, m->i8042, "i8042 data") < 0 ||
 	    reg(&vm->pio, PORT_I8042_CMD, 1, &i8042_cmd_ops, m->i8042, "i8042 command") < 0 ||
-	    reg(&vm->pio, PORT_POST, POST_PORT_LEN, &post_ops, m->post, "POST port") < 0) {
+	    reg(&vm->pio, PORT_POST, POST_PORT_LEN, &post_ops, m->post, "POST port") < 0 ||
+	    reg(&vm->pio, PORT_ACPI_PM_BASE, ACPI_PM_PORT_LEN, &acpi_pm_ops, m->pm, "ACPI PM") < 0) {
 		log_error("cannot set up the legacy devices");
 		return -1;
 	}
@@ -95,11 +109,12 @@ void machine_destroy(struct machine *m)
 		i8042_destroy(m->i8042);
 	if (m->post)
 		post_destroy(m->post);
+	if (m->pm)
+		acpi_pm_destroy(m->pm);
 	memset(m, 0, sizeof(*m));
 }
 
 void machine_power_button(struct machine *m)
 {
-	(void)m;
-	log_warn("no ACPI power button yet");
+	acpi_pm_power_button(m->pm);
 }
