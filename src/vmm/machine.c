@@ -2,6 +2,7 @@
 
 #include "common/log.h"
 #include "common/util.h"
+#include "boot/acpi.h"
 #include "dev/acpi_pm.h"
 #include "dev/i8042.h"
 #include "dev/post.h"
@@ -93,7 +94,33 @@ int machine_init(struct machine *m, struct vm *vm, uint64_t *rsdp)
 	rtc_set_memory(m->rtc, guest_mem_lowmem_end(&vm->mem),
 		       vm->mem.nregions > 1 ? vm->mem.region[1].size : 0, vm->cfg->cpus);
 	console_set_input(vm->console, console_to_serial, m);
-	*rsdp = 0;
+
+	/* The 64-bit PCI window starts above RAM on a 1 GiB boundary and stays
+	 * inside the physical address width the guest is told about. */
+	uint64_t limit = 1ull << vm->phys_bits;
+	m->mmio64_base = align_up(guest_mem_top(&vm->mem), LAYOUT_PCI_MMIO64_ALIGN);
+	if (m->mmio64_base < LAYOUT_HIGHMEM_START)
+		m->mmio64_base = LAYOUT_HIGHMEM_START;
+	m->mmio64_size = m->mmio64_base < limit ? limit - m->mmio64_base : 0;
+	if (m->mmio64_size > LAYOUT_PCI_MMIO64_MAX_SIZE)
+		m->mmio64_size = LAYOUT_PCI_MMIO64_MAX_SIZE;
+
+	struct acpi_config ac = {
+	    .ncpus = vm->cfg->cpus,
+	    .ecam_base = LAYOUT_ECAM_BASE,
+	    .mmio32_base = LAYOUT_PCI_MMIO32_START,
+	    .mmio32_size = LAYOUT_PCI_MMIO32_SIZE,
+	    .mmio64_base = m->mmio64_base,
+	    .mmio64_size = m->mmio64_size,
+	};
+	uint8_t *tables = guest_mem_ptr(&vm->mem, LAYOUT_ACPI_START, LAYOUT_ACPI_SIZE);
+	size_t used;
+	if (!tables ||
+	    acpi_build(&ac, tables, LAYOUT_ACPI_SIZE, LAYOUT_ACPI_START, &used) < 0) {
+		log_error("cannot build the ACPI tables");
+		return -1;
+	}
+	*rsdp = LAYOUT_ACPI_START;
 	return 0;
 }
 
