@@ -138,6 +138,7 @@ void cmdline_parse(const char *s);
 /* paging.c */
 bool paging_map(uint64_t addr, uint64_t len);
 unsigned int phys_addr_bits(void);
+uint64_t identity_limit(void);
 
 /* idt.c */
 void idt_init(void);

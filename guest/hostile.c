@@ -171,19 +171,24 @@ static bool mmio_mapped(uint64_t a, uint64_t len)
 static unsigned int mmio_junk(void)
 {
 	uint64_t top = memmap_ram_end() > 4 * GiB ? memmap_ram_end() : 4 * GiB;
-	uint64_t limit = 1ull << phys_addr_bits();
+	uint64_t limit = identity_limit();
 	const uint64_t cand[] = {
 		0xd0000000ull, 0xd0100000ull, 0xdff00000ull, 0xf0000000ull, 0xf8000000ull,
 		0xfe000000ull, memmap_ram_end(), top, top + 1 * GiB, top + 64 * GiB,
 		512 * GiB, limit - 2 * MiB,
 	};
+	uint64_t done[ARRAY_SIZE(cand)];
 	unsigned int pages = 0;
 
 	for (unsigned int i = 0; i < ARRAY_SIZE(cand); i++) {
 		uint64_t a = (cand[i] + 4095) & ~4095ull;
+		bool again = false;
 
-		if (a + 4096 > limit || mmio_mapped(a, 4096) || !paging_map(a, 4096))
+		for (unsigned int j = 0; j < pages; j++)
+			again |= done[j] == a;
+		if (again || a + 4096 > limit || mmio_mapped(a, 4096) || !paging_map(a, 4096))
 			continue;
+		done[pages] = a;
 		info("hostile: MMIO junk at 0x%lx", a);
 		for (unsigned int off = 0; off < 4096; off += 0x3f8) {
 			(void)mmio_read8(a + off);

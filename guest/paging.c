@@ -26,6 +26,15 @@ unsigned int phys_addr_bits(void)
 	return a & 0xff;
 }
 
+/* Identity mapping stops at the CPU's physical address width and at 2^47:
+ * with 4-level paging a virtual address at or above 2^47 is not canonical. */
+uint64_t identity_limit(void)
+{
+	unsigned int bits = phys_addr_bits();
+
+	return 1ull << (bits < 47 ? bits : 47);
+}
+
 /* The next-level table an entry points to, allocated if absent. */
 static uint64_t *next_table(uint64_t *entry)
 {
@@ -40,12 +49,12 @@ static uint64_t *next_table(uint64_t *entry)
 }
 
 /* Makes [addr, addr + len) accessible; false if it cannot be (beyond the
- * CPU's physical address width, or out of page-table pages). */
+ * identity limit, or out of page-table pages). */
 bool paging_map(uint64_t addr, uint64_t len)
 {
 	uint64_t end = addr + (len ? len : 1);
 
-	if (end < addr || end > (1ull << phys_addr_bits()))
+	if (end < addr || end > identity_limit())
 		return false;
 	if (end <= 4 * GiB)
 		return true;

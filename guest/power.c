@@ -40,12 +40,18 @@ void acpi_enable_mode(void)
 {
 	if (acpi.hw_reduced || !acpi_reg_valid(&acpi.pm1a_cnt))
 		return;
+	/* ACPI 2.0: SMI_CMD zero means no mode transitions, always ACPI mode. */
+	if (!acpi.smi_cmd) {
+		info("acpi: no SMI_CMD, ACPI mode is fixed (SCI_EN %s)",
+		     acpi_reg_read(&acpi.pm1a_cnt) & PM1_SCI_EN ? "set" : "clear");
+		return;
+	}
 	if (acpi_reg_read(&acpi.pm1a_cnt) & PM1_SCI_EN) {
 		info("acpi: already in ACPI mode (SCI_EN set)");
 		return;
 	}
-	if (!acpi.smi_cmd || !acpi.acpi_enable) {
-		fail("acpi: SCI_EN clear and no SMI_CMD to enable ACPI mode");
+	if (!acpi.acpi_enable) {
+		fail("acpi: SCI_EN clear and FADT ACPI_ENABLE is zero");
 		return;
 	}
 	outb((uint16_t)acpi.smi_cmd, acpi.acpi_enable);

@@ -56,6 +56,10 @@ void rtc_check(char *summary, size_t size)
 	struct rtc_time a, b;
 	int tries = 0;
 
+	if (cmos(0x0a) == 0xff && cmos(0x0b) == 0xff) {
+		fail("rtc: no CMOS RTC at ports 0x70/0x71 (registers read 0xff)");
+		return;
+	}
 	do {
 		if (!wait_no_update()) {
 			fail("rtc: update-in-progress never clears");
