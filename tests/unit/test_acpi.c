@@ -125,7 +125,7 @@ static void find_tables(const struct blob *b, struct tables *t)
 	/* FADT -> DSDT and FACS, 32-bit and X_ copies agreeing. */
 	uint64_t dsdt = get64(t->fadt + 140), facs = get64(t->fadt + 132);
 	assert_true(get32(t->fadt + 40) == dsdt);
-	assert_true(get32(t->fadt + 36) == facs);
+	assert_int_equal(get32(t->fadt + 36), 0); /* FIRMWARE_CTRL: X_ field only */
 	t->dsdt = table_at(b, dsdt, "DSDT");
 	assert_true(facs % 64 == 0);
 	assert_true(facs >= b->gpa && facs - b->gpa + 64 <= b->used);
@@ -460,9 +460,13 @@ static int run_in(const char *dir, const char *cmd, char **out)
 	return rc == -1 ? -1 : WEXITSTATUS(rc);
 }
 
+/* The scratch directory of the running judge, kept on failure. */
+static const char *judge_dir = "";
+
 static void fail_with_log(const char *what, const char *log)
 {
-	print_error("%s\n---- tool output ----\n%s\n---------------------\n", what, log);
+	print_error("%s (files kept in %s)\n---- tool output ----\n%s\n---------------------\n", what,
+		    judge_dir, log);
 	fail();
 }
 
@@ -545,6 +549,7 @@ static void iasl_check(unsigned ncpus)
 
 	char dir[] = "/tmp/vireo-test-acpi-XXXXXX";
 	assert_non_null(mkdtemp(dir));
+	judge_dir = dir;
 	/* iasl 20200925 cannot disassemble any RSDP (not even the one its own
 	 * template compiles to), so the RSDP is judged by find_tables(). */
 	iasl_round_trip(iasl, dir, "xsdt", t.xsdt, false);
@@ -619,6 +624,7 @@ static void test_acpiexec_osc(void **state)
 	find_tables(&b, &t);
 	char dir[] = "/tmp/vireo-test-acpiexec-XXXXXX";
 	assert_non_null(mkdtemp(dir));
+	judge_dir = dir;
 	write_file(dir, "dsdt.dat", t.dsdt, get32(t.dsdt + 4));
 
 	static const char uuid[] = "(5b 4d db 33 f7 1f 1c 40 96 57 74 41 c0 3d d7 66)";

@@ -416,8 +416,10 @@ static void build_xsdt(uint8_t *p, const uint64_t entries[XSDT_ENTRIES])
 static void build_fadt(uint8_t *p, uint64_t facs_gpa, uint64_t dsdt_gpa)
 {
 	put_header(p, "FACP", FADT_SIZE, FADT_REVISION);
-	put32(p + 36, addr32(facs_gpa)); /* FIRMWARE_CTRL */
-	put32(p + 40, addr32(dsdt_gpa)); /* DSDT */
+	/* FACS in X_FIRMWARE_CTRL only: the spec wants one of the two zero,
+	 * and with both set ACPICA installs (and Linux lists) the FACS twice. */
+	put32(p + 36, 0);
+	put32(p + 40, addr32(dsdt_gpa)); /* DSDT, same as X_DSDT below */
 	p[45] = 0;                       /* preferred PM profile: unspecified */
 	put16(p + 46, ACPI_SCI_IRQ);
 	put32(p + 48, 0); /* SMI_CMD 0: always in ACPI mode, no hand-over */
