@@ -35,7 +35,7 @@ die() { echo "prepare.sh: error: $*" >&2; exit 1; }
 
 busybox=/bin/busybox
 [ -x "$busybox" ] || die "$busybox missing (apt-get install busybox-static)"
-"$busybox" --list | grep -qx acpid || die "$busybox lacks acpid"
+case " $("$busybox" --list | tr '\n' ' ') " in *" acpid "*) ;; *) die "$busybox lacks acpid" ;; esac
 for t in cpio gzip dpkg sha256sum od; do
     command -v "$t" >/dev/null || die "$t missing"
 done
@@ -52,7 +52,7 @@ fi
 if [ -z "$pkg" ]; then
     [ -f "$out/kernel-package" ] || die "cannot find the kernel package (apt-cache depends linux-image-cloud-amd64 failed) and nothing is cached"
     pkg=$(cut -d' ' -f1 "$out/kernel-package")
-    say "apt gives no answer, using the cached $pkg"
+    [ "$offline" = 1 ] || say "apt gives no answer, using the cached $pkg"
 fi
 pkgver=$(apt-cache policy "$pkg" 2>/dev/null | sed -n 's/^ *Candidate: *//p' | head -n1) || true
 [ -n "$pkgver" ] && [ "$pkgver" != "(none)" ] || pkgver=$(cut -d' ' -f2 "$out/kernel-package" 2>/dev/null || echo unknown)
