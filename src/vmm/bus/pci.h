@@ -11,7 +11,10 @@
  * accesses (MSI-X, virtio's config-access capability).
  *
  * Windows (the VM registers each once; pci_bus_register() does it all):
- *   I/O     PCI_IO_WINDOW_BASE..+SIZE   0xc000-0xffff (above every legacy port)
+ *   I/O     PCI_IO_WINDOW_BASE..+SIZE   0x1000-0xffff: above every legacy port
+ *           (all below 0x1000) and where Linux puts I/O BARs itself (x86's
+ *           PCIBIOS_MIN_IO is 0x1000), so it matches a _CRS offering all I/O
+ *           space but 0xcf8-0xcff
  *   MMIO32  LAYOUT_PCI_MMIO32_START..+LAYOUT_PCI_MMIO32_SIZE
  *   MMIO64  given at creation (after RAM), optional
  * An access in a window that no enabled BAR claims reads all ones.
@@ -30,8 +33,8 @@
 
 #include "vmm/bus/bus.h"
 
-#define PCI_IO_WINDOW_BASE 0xc000ull
-#define PCI_IO_WINDOW_SIZE 0x4000ull
+#define PCI_IO_WINDOW_BASE 0x1000ull
+#define PCI_IO_WINDOW_SIZE 0xf000ull
 #define PCI_CONFIG_PORT_LEN 8 /* 0xcf8-0xcff, including 0xcf9 reset control */
 
 #define PCI_MAX_SLOTS 32
