@@ -36,6 +36,28 @@ static bool parse_number(const char *s, size_t n, uint64_t *out, bool size_suffi
 	return i == n;
 }
 
+/* `name` or `name=N` (N >= 1 exits; the default is BENCH_DEFAULT_EXITS). */
+#define BENCH_DEFAULT_EXITS 100000
+static bool bench_word(const char *w, size_t n, const char *name, uint64_t *out)
+{
+	size_t len = strlen(name);
+	uint64_t v;
+
+	if (n < len || memcmp(w, name, len))
+		return false;
+	if (n == len) {
+		*out = BENCH_DEFAULT_EXITS;
+		return true;
+	}
+	if (w[len] != '=')
+		return false;
+	if (parse_number(w + len + 1, n - len - 1, &v, false) && v >= 1)
+		*out = v;
+	else
+		fail("bad cmdline value for %s= (a count >= 1)", name);
+	return true;
+}
+
 void cmdline_parse(const char *s)
 {
 	info("cmdline '%s'", s);
@@ -68,6 +90,9 @@ void cmdline_parse(const char *s)
 			config.reset = true;
 		} else if (word_is(w, n, "triplefault")) {
 			config.triplefault = true;
+		} else if (bench_word(w, n, "bench-pio", &config.bench_pio) ||
+			   bench_word(w, n, "bench-mmio", &config.bench_mmio)) {
+			/* parsed */
 		} else {
 			char word[64];
 			size_t m = n < sizeof(word) - 1 ? n : sizeof(word) - 1;
@@ -80,4 +105,6 @@ void cmdline_parse(const char *s)
 	info("expect cpus=%u mem=%lu MiB%s%s%s%s", config.cpus, config.mem >> 20,
 	     config.hostile ? " hostile" : "", config.powerbutton ? " powerbutton" : "",
 	     config.reset ? " reset" : "", config.triplefault ? " triplefault" : "");
+	if (config.bench_pio || config.bench_mmio)
+		info("bench pio=%lu mmio=%lu exits", config.bench_pio, config.bench_mmio);
 }

@@ -38,6 +38,8 @@ struct guest_config {
 	bool powerbutton;
 	bool reset;
 	bool triplefault;
+	uint64_t bench_pio;  /* bench-pio[=N]: N port-I/O exits to time */
+	uint64_t bench_mmio; /* bench-mmio[=N]: N MMIO exits to time */
 };
 
 /* An ACPI register: port I/O or MMIO, as a Generic Address Structure says. */
@@ -175,6 +177,9 @@ void pci_write(bool ecam, uint8_t bus, uint8_t dev, uint8_t fn, uint16_t off, ui
 
 /* hostile.c */
 void hostile_run(void);
+
+/* bench.c */
+void bench_run(void);
 
 /* smp.c */
 void smp_start(void);
