@@ -3,6 +3,7 @@
 #include "common/log.h"
 #include "common/util.h"
 #include "boot/acpi.h"
+#include "bus/pci.h"
 #include "dev/acpi_pm.h"
 #include "dev/i8042.h"
 #include "dev/post.h"
@@ -105,6 +106,20 @@ int machine_init(struct machine *m, struct vm *vm, uint64_t *rsdp)
 	if (m->mmio64_size > LAYOUT_PCI_MMIO64_MAX_SIZE)
 		m->mmio64_size = LAYOUT_PCI_MMIO64_MAX_SIZE;
 
+	struct pci_bus_config pcfg = {
+	    .irq_set = vm_set_irq,
+	    .irq_ctx = vm,
+	    .mmio64_base = m->mmio64_base,
+	    .mmio64_size = m->mmio64_size,
+	    .reset = guest_reset,
+	    .reset_ctx = m,
+	};
+	m->pci = pci_bus_create(&pcfg);
+	if (!m->pci || pci_bus_register(m->pci, &vm->pio, &vm->mmio) < 0) {
+		log_error("cannot set up the PCI host bridge");
+		return -1;
+	}
+
 	struct acpi_config ac = {
 	    .ncpus = vm->cfg->cpus,
 	    .ecam_base = LAYOUT_ECAM_BASE,
@@ -138,6 +153,8 @@ void machine_destroy(struct machine *m)
 		post_destroy(m->post);
 	if (m->pm)
 		acpi_pm_destroy(m->pm);
+	if (m->pci)
+		pci_bus_destroy(m->pci);
 	memset(m, 0, sizeof(*m));
 }
 

@@ -16,7 +16,7 @@ struct machine {
 	struct i8042 *i8042;
 	struct post *post;
 	struct acpi_pm *pm;
-	struct pci_host *pci;
+	struct pci_bus *pci;
 	uint64_t mmio64_base, mmio64_size;
 	atomic_uint_fast64_t first_output_ns; /* CLOCK_MONOTONIC of the first console byte */
 };
