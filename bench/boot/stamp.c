@@ -9,6 +9,11 @@
  *     O <microseconds> <stdout line>
  *     E <microseconds> <stderr line>
  *
+ * Terminal escape sequences (ESC c, ESC [ ... final byte; SeaBIOS clears the screen with them
+ * before the kernel prints anything) and carriage returns are dropped, and a line's time is
+ * that of its first byte that is kept: a screen clear left without a newline does not date the
+ * next line.
+ *
  * then, when the command has exited (or was killed), one summary line:
  *
  *     X status=<exit status or -1> signal=<0 or signal> exit_us=<us>
@@ -45,7 +50,8 @@ struct stream {
 	char tag;
 	char line[LINE_MAX_BYTES];
 	size_t len;
-	int64_t first_us; /* when the first byte of the current line arrived */
+	int64_t first_us; /* when the first kept byte of the current line arrived */
+	int esc;	  /* 0: text, 1: after ESC, 2: inside ESC [ ... */
 };
 
 static int64_t t0_ns;
@@ -93,14 +99,29 @@ static int drain(struct stream *s, const char *kill_text, int *hit)
 	for (ssize_t i = 0; i < n; i++) {
 		char c = buf[i];
 
-		if (s->first_us < 0)
-			s->first_us = t;
+		if (s->esc == 1) {
+			s->esc = c == '[' ? 2 : 0;
+			continue;
+		}
+		if (s->esc == 2) {
+			if (c >= 0x40 && c <= 0x7e)
+				s->esc = 0;
+			continue;
+		}
+		if (c == 0x1b) {
+			s->esc = 1;
+			continue;
+		}
 		if (c == '\r')
 			continue;
 		if (c == '\n') {
+			if (s->first_us < 0)
+				s->first_us = t;
 			*hit |= flush_line(s, kill_text);
 			continue;
 		}
+		if (s->first_us < 0)
+			s->first_us = t;
 		if (s->len < LINE_MAX_BYTES - 1)
 			s->line[s->len++] = c;
 	}
