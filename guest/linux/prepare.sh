@@ -57,6 +57,11 @@ fi
 pkgver=$(apt-cache policy "$pkg" 2>/dev/null | sed -n 's/^ *Candidate: *//p' | head -n1) || true
 [ -n "$pkgver" ] && [ "$pkgver" != "(none)" ] || pkgver=$(cut -d' ' -f2 "$out/kernel-package" 2>/dev/null || echo unknown)
 
+# One prepare.sh at a time per cache (concurrent test runs).
+mkdir -p "$cache"
+exec 9>"$cache/.prepare.lock"
+if command -v flock >/dev/null && ! flock -w 900 9; then die "timed out waiting for $cache/.prepare.lock"; fi
+
 stamp_now=$( { echo "$pkg $pkgver"; sha256sum "$here/prepare.sh" "$here/init" "$busybox" | cut -d' ' -f1; } | sha256sum | cut -d' ' -f1)
 if [ "$force" = 0 ] && [ -f "$out/stamp" ] && [ "$(cat "$out/stamp")" = "$stamp_now" ] &&
    [ -s "$out/vmlinuz" ] && [ -s "$out/vmlinux" ] && [ -s "$out/initramfs.cpio.gz" ]; then

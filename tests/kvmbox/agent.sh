@@ -29,21 +29,23 @@ while read -r verb tok tmo b64; do
     esac
     case "$tmo" in ''|*[!0-9]*) tmo=60 ;; esac
     t0=$(uptime_cs)
-    rm -f "$dir/timedout" "$dir/out"
+    rm -f "$dir"/timedout.* "$dir/out"
     if ! printf '%s\n' "$b64" | base64 -d >"$dir/cmd.sh" 2>/dev/null; then
         echo "agent: cannot decode the command" >"$dir/out"
         status=error
     else
         setsid sh "$dir/cmd.sh" </dev/null >"$dir/out" 2>&1 &
         pid=$!
-        setsid sh -c 'sleep "$1"; echo x >"$3"; kill -KILL -- "-$2"' watchdog "$tmo" "$pid" "$dir/timedout" \
+        setsid sh -c 'sleep "$1"; echo x >"$3"; kill -KILL -- "-$2"' watchdog "$tmo" "$pid" "$dir/timedout.$tok" \
             </dev/null >/dev/null 2>&1 &
         wd=$!
         wait "$pid"
         status=$?
+        # The watchdog may not have reached its setsid yet: kill it by pid and by group.
+        kill -KILL -- "$wd" 2>/dev/null
         kill -KILL -- "-$wd" 2>/dev/null
         wait "$wd" 2>/dev/null
-        [ -f "$dir/timedout" ] && status=timeout
+        [ -f "$dir/timedout.$tok" ] && status=timeout
     fi
     t1=$(uptime_cs)
     # Serial output is slow (~150 KB/s): send large outputs gzip-compressed.

@@ -141,8 +141,9 @@ class Cpio:
     as needed; host paths are mirrored with their symlinked components (e.g. Debian's /lib ->
     usr/lib) so that a path valid on the host is valid in the box."""
 
-    def __init__(self, path: str):
-        self.f = open(path, "wb")
+    def __init__(self, path: str, append: bool = False):
+        # Parts of an initramfs may be concatenated; each starts 512-aligned (see close()).
+        self.f = open(path, "ab" if append else "wb")
         self.ino = 1000
         self.done: set[str] = set()
         self.size = 0
@@ -529,8 +530,12 @@ class Box:
         parts = [base_archive(self.guest or LinuxGuest())]
         if self.with_qemu:
             parts.append(qemu_archive())
-        run_cpio = os.path.join(self.tmp, "run.cpio")
-        c = Cpio(run_cpio)
+        initrd = os.path.join(self.tmp, "initrd.cpio")
+        with open(initrd, "wb") as out:
+            for p in parts:
+                with open(p, "rb") as f:
+                    shutil.copyfileobj(f, out, 1 << 20)
+        c = Cpio(initrd, append=True)  # the per-run part goes after the cached ones
         paths = list(self.include)
         if self.with_guest and self.guest:
             paths += self.guest.files
@@ -540,12 +545,6 @@ class Box:
         for name, data in (extra or {}).items():
             c.data(name, data, 0o755 if name.endswith(".sh") else 0o644)
         c.close()
-        parts.append(run_cpio)
-        initrd = os.path.join(self.tmp, "initrd.cpio")
-        with open(initrd, "wb") as out:
-            for p in parts:
-                with open(p, "rb") as f:
-                    shutil.copyfileobj(f, out, 1 << 20)
         if self.verbose:
             log(f"initramfs {os.path.getsize(initrd) >> 20} MiB ({len(paths)} included paths, "
                 f"{nelf} ELF files with their libraries{', QEMU' if self.with_qemu else ''})")
@@ -556,6 +555,8 @@ class Box:
         append = "console=ttyS0 panic=-1 rdinit=/init"
         if interactive or self.quiet:
             append += " quiet loglevel=1"
+        else:
+            append += " earlyprintk=ttyS0"  # early messages for the hang diagnostics
         if self.append:
             append += " " + self.append
         cmd = [QEMU, "-nodefaults", "-no-user-config", "-no-reboot", "-display", "none",
@@ -721,7 +722,11 @@ class Box:
         except OSError as e:
             return f"(monitor: {e})"
         text = out.decode(errors="replace").replace("\r", "")
-        return text.rsplit("(qemu)", 1)[0].strip()
+        text = text.rsplit("(qemu)", 1)[0]
+        # drop the monitor's echo of the command (line editing escapes) and the FPU/SIMD noise
+        keep = [ln for ln in text.splitlines()
+                if "\x1b" not in ln and not ln.startswith(("FPR", "YMM", "XMM", "ZMM", "FCW"))]
+        return "\n".join(keep).strip()
 
     def diagnostics(self) -> str:
         regs = ""

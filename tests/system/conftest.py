@@ -3,12 +3,13 @@
     def test_something(target, linux_guest, build_dir):
         rc, out = target.run(f"{build_dir}/src/vmm/vireo-vmm --kernel {linux_guest.vmlinuz} ...", 120)
 
-Places (env VIREO_TARGET): box | host | auto (default). auto = always inside the KVM test box
+Places, env VIREO_TARGET: box | host | auto (default). auto = always inside the KVM test box
 (tests/kvmbox), and also directly on the host when it has hardware KVM (vmx|svm and a usable
 /dev/kvm); `target` is parametrized over the places, so each test runs once per place. The box
 is booted once per session with the build dir (env VIREO_BUILD, default <repo>/build) and the
 Linux guest files at the same paths as on the host; with qemu-system-x86_64 too when a
-collected test is marked `needs_qemu`.
+collected test is marked `needs_qemu` (or VIREO_BOX_QEMU=1). VIREO_BOX_INCLUDE=PATH:PATH...
+adds more paths to the box (e.g. a second build directory).
 
 Markers:
   needs_qemu   the test runs qemu-system-x86_64 in the target (skipped on a host without it)
@@ -89,6 +90,8 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
             boots = getattr(t, "boots", 0)
             extra = f" ({boots} boots)" if boots > 1 else ""
             terminalreporter.write_line(str(msg) + extra)
+        for n in t.notes:
+            terminalreporter.write_line(f"  [{t.where}] {n}")
 
 
 @pytest.hookimpl(hookwrapper=True)

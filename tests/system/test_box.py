@@ -88,6 +88,6 @@ def test_qemu_kvm_linux_guest(target, linux_guest):
     assert 400_000 < int(m.get("memtotal_kb", "0")) < 524_288, r.report()
     assert m.get("kernel") == linux_guest.kernel_version, r.report()
     assert "poweroff" in m, r.report()
-    print(f"\n[{target.where}] QEMU/KVM Linux guest: marker after {r.marker_s:.1f} s "
-          f"(guest uptime {m.get('uptime')} s), QEMU exit after {r.exit_s:.1f} s, "
-          f"wall {wall:.1f} s")
+    target.note(f"QEMU/KVM Linux guest: marker after {r.marker_s:.1f} s "
+                f"(guest uptime {m.get('uptime')} s), QEMU exit after {r.exit_s:.1f} s, "
+                f"wall {wall:.1f} s")

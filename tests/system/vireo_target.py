@@ -86,9 +86,14 @@ class Target:
         self.guest = guest
         self.tmpdir = ""
         self.stats: dict[str, float] = {}
+        self.notes: list[str] = []
 
     def run(self, cmd: str, timeout: float = 60.0) -> tuple[int, str]:
         raise NotImplementedError
+
+    def note(self, msg: str) -> None:
+        """A line for the end-of-session summary (timings and the like)."""
+        self.notes.append(msg)
 
     def check(self, cmd: str, timeout: float = 60.0) -> str:
         """run() and assert exit status 0; returns the output."""
@@ -232,7 +237,11 @@ def make_target(where: str, qemu: bool = False) -> Target:
     guest = kvmbox.ensure_guest(quiet=True)
     build = build_dir()
     if where == "box":
-        t: Target = BoxTarget(build, guest, qemu=qemu)
+        # VIREO_BOX_INCLUDE: more paths for the box (os.pathsep-separated), e.g. a second build
+        # dir; VIREO_BOX_QEMU=1: put QEMU in the box even when no test is marked needs_qemu.
+        extra = [p for p in os.environ.get("VIREO_BOX_INCLUDE", "").split(os.pathsep) if p]
+        qemu = qemu or os.environ.get("VIREO_BOX_QEMU", "") not in ("", "0")
+        t: Target = BoxTarget(build, guest, qemu=qemu, include=extra)
     elif where == "host":
         t = HostTarget(build, guest)
     else:
