@@ -689,6 +689,14 @@ class Box:
         line = self.buf.split(b"VIREO-BOX-READY", 1)[1].split(b"\n", 1)
         self.ready_info = line[0].decode(errors="replace").strip()
         self.buf = line[1]
+        # QEMU has long loaded the initramfs: do not leave 100+ MiB in /tmp if we get killed
+        try:
+            os.unlink(os.path.join(self.tmp, "initrd.cpio"))
+        except OSError:
+            pass
+        if "kvm=no" in self.ready_info:
+            raise BoxBootError("the box has no /dev/kvm (kvm-amd did not load; does this QEMU "
+                               "emulate SVM with -cpu max?)\n" + self.diagnostics())
 
     def console_tail(self, lines: int = 40) -> str:
         if not self.console_log or not os.path.exists(self.console_log):
