@@ -13,6 +13,11 @@ void bus_init(struct bus *b, const char *kind)
 int bus_register(struct bus *b, uint64_t base, uint64_t len, const struct bus_dev_ops *ops,
 		 void *opaque, const char *name)
 {
+	if (!ops) {
+		log_error("%s range for %s at 0x%llx has no callbacks", b->kind, name,
+			  (unsigned long long)base);
+		return -1;
+	}
 	if (len == 0 || base + len - 1 < base) {
 		log_error("%s range for %s at 0x%llx has a bad length", b->kind, name,
 			  (unsigned long long)base);
@@ -26,13 +31,14 @@ int bus_register(struct bus *b, uint64_t base, uint64_t len, const struct bus_de
 	while (pos < b->nranges && b->range[pos].base < base)
 		pos++;
 	/* Overlap with the neighbours on either side means two devices claim
-	 * one address: a programming error, refused. */
-	if (pos > 0 && b->range[pos - 1].base + b->range[pos - 1].len > base) {
+	 * one address: a programming error, refused.  Compare last bytes, not
+	 * ends: a range may end exactly at 2^64. */
+	if (pos > 0 && b->range[pos - 1].base + (b->range[pos - 1].len - 1) >= base) {
 		log_error("%s range of %s at 0x%llx overlaps %s", b->kind, name,
 			  (unsigned long long)base, b->range[pos - 1].name);
 		return -1;
 	}
-	if (pos < b->nranges && base + len > b->range[pos].base) {
+	if (pos < b->nranges && base + (len - 1) >= b->range[pos].base) {
 		log_error("%s range of %s at 0x%llx overlaps %s", b->kind, name,
 			  (unsigned long long)base, b->range[pos].name);
 		return -1;
