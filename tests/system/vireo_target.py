@@ -346,6 +346,9 @@ while :; do
     if [ $(( $(up_cs) - t0 )) -gt {int(deadline * 100)} ]; then
         echo "VIREO-T: hang after_cs=$(( $(up_cs) - t0 ))"
         {dump if dump else ':'}
+        # vireo-vmm prints every vCPU's registers on SIGUSR2 (QEMU dies of it; it is
+        # being killed anyway).
+        kill -USR2 -- "-$pid" 2>/dev/null; sleep 1
         kill -KILL -- "-$pid" 2>/dev/null
         break
     fi
