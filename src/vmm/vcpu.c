@@ -70,14 +70,16 @@ static struct kvm_segment seg_from_gdt(uint16_t sel)
 
 static int set_msrs(struct vcpu *v)
 {
-	struct {
+	union {
 		struct kvm_msrs hdr;
-		struct kvm_msr_entry e[1];
-	} msrs = {.hdr.nmsrs = 1};
+		uint8_t bytes[sizeof(struct kvm_msrs) + sizeof(struct kvm_msr_entry)];
+	} msrs;
+	memset(&msrs, 0, sizeof(msrs));
+	msrs.hdr.nmsrs = 1;
 	/* IA32_MISC_ENABLE: fast strings, as firmware leaves it. */
-	msrs.e[0].index = 0x1a0;
-	msrs.e[0].data = 1;
-	if (ioctl(v->fd, KVM_SET_MSRS, &msrs) != 1)
+	msrs.hdr.entries[0].index = 0x1a0;
+	msrs.hdr.entries[0].data = 1;
+	if (ioctl(v->fd, KVM_SET_MSRS, &msrs.hdr) != 1)
 		log_debug("vcpu %u: IA32_MISC_ENABLE not settable, left at its default", v->id);
 	return 0;
 }

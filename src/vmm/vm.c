@@ -46,31 +46,34 @@ void vm_set_irq(void *opaque, uint32_t gsi, int level)
 static int setup_gsi_routing(struct vm *vm)
 {
 	size_t n = 0;
-	struct {
+	/* kvm_irq_routing ends in a flexible array: room for the entries follows it. */
+	union {
 		struct kvm_irq_routing hdr;
-		struct kvm_irq_routing_entry e[IOAPIC_NUM_PINS + 16];
+		uint8_t bytes[sizeof(struct kvm_irq_routing) +
+			      (IOAPIC_NUM_PINS + 16) * sizeof(struct kvm_irq_routing_entry)];
 	} r;
 	memset(&r, 0, sizeof(r));
+	struct kvm_irq_routing_entry *e = r.hdr.entries;
 	for (uint32_t gsi = 0; gsi < 16; gsi++) {
 		if (gsi == 2)
 			continue;
-		r.e[n].gsi = gsi;
-		r.e[n].type = KVM_IRQ_ROUTING_IRQCHIP;
-		r.e[n].u.irqchip.irqchip = gsi < 8 ? KVM_IRQCHIP_PIC_MASTER : KVM_IRQCHIP_PIC_SLAVE;
-		r.e[n].u.irqchip.pin = gsi % 8;
+		e[n].gsi = gsi;
+		e[n].type = KVM_IRQ_ROUTING_IRQCHIP;
+		e[n].u.irqchip.irqchip = gsi < 8 ? KVM_IRQCHIP_PIC_MASTER : KVM_IRQCHIP_PIC_SLAVE;
+		e[n].u.irqchip.pin = gsi % 8;
 		n++;
 	}
 	for (uint32_t gsi = 0; gsi < IOAPIC_NUM_PINS; gsi++) {
 		if (gsi == 2)
 			continue;
-		r.e[n].gsi = gsi;
-		r.e[n].type = KVM_IRQ_ROUTING_IRQCHIP;
-		r.e[n].u.irqchip.irqchip = KVM_IRQCHIP_IOAPIC;
-		r.e[n].u.irqchip.pin = gsi == 0 ? 2 : gsi;
+		e[n].gsi = gsi;
+		e[n].type = KVM_IRQ_ROUTING_IRQCHIP;
+		e[n].u.irqchip.irqchip = KVM_IRQCHIP_IOAPIC;
+		e[n].u.irqchip.pin = gsi == 0 ? 2 : gsi;
 		n++;
 	}
 	r.hdr.nr = (uint32_t)n;
-	return ioctl(vm->fd, KVM_SET_GSI_ROUTING, &r);
+	return ioctl(vm->fd, KVM_SET_GSI_ROUTING, &r.hdr);
 }
 
 static int add_memslot(struct vm *vm, uint32_t slot, const struct guest_mem_region *reg)
@@ -188,12 +191,15 @@ int vm_create(struct vm *vm, const struct vmm_config *cfg, struct kvm_host *kvm,
 	return 0;
 }
 
+/* One VM per process, and a reboot must not make the next SIGTERM a "first" one again. */
+static bool sigterm_seen;
+
 static void handle_signal(struct vm *vm, int sig)
 {
 	switch (sig) {
 	case SIGTERM:
-		if (!vm->power_button_pressed) {
-			vm->power_button_pressed = true;
+		if (!sigterm_seen) {
+			sigterm_seen = true;
 			log_info("SIGTERM: pressing the ACPI power button (send it again to stop at once)");
 			machine_power_button(&vm->machine);
 			return;

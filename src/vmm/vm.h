@@ -42,7 +42,6 @@ struct vm {
 	atomic_int stop_reason;
 	atomic_uint dump_generation;
 	int wake_fd; /* eventfd: the main loop has something to look at */
-	bool power_button_pressed;
 };
 
 /* Create the VM with its RAM, irqchip, PIT, devices and vCPUs, and load the
