@@ -6,8 +6,8 @@
 #include "guest.h"
 #include "io.h"
 
-#define SDT_HEADER 36
-#define FADT_HW_REDUCED (1u << 20)
+#define SDT_HEADER	 36
+#define FADT_HW_REDUCED	 (1u << 20)
 #define FADT_TMR_VAL_EXT (1u << 8)
 
 struct acpi_info acpi;
@@ -54,7 +54,7 @@ uint32_t acpi_reg_read(const struct acpi_reg *r)
 		uint16_t port = (uint16_t)r->addr;
 		return r->width == 1 ? inb(port) : r->width == 2 ? inw(port) : inl(port);
 	}
-	return r->width == 1 ? mmio_read8(r->addr)
+	return r->width == 1   ? mmio_read8(r->addr)
 	       : r->width == 2 ? mmio_read16(r->addr)
 			       : mmio_read32(r->addr);
 }
@@ -81,8 +81,8 @@ void acpi_reg_write(const struct acpi_reg *r, uint32_t val)
 /* A register from a Generic Address Structure (12 bytes). */
 static struct acpi_reg gas(const uint8_t *g, uint8_t default_width)
 {
-	struct acpi_reg r = { .space = g[0], .addr = rd64(g + 4) };
-	static const uint8_t sizes[5] = { 0, 1, 2, 4, 8 };
+	struct acpi_reg r = {.space = g[0], .addr = rd64(g + 4)};
+	static const uint8_t sizes[5] = {0, 1, 2, 4, 8};
 
 	r.width = g[3] && g[3] <= 4 ? sizes[g[3]] : g[1] ? g[1] / 8 : default_width;
 	if (r.width > 4)
@@ -94,7 +94,7 @@ static struct acpi_reg gas(const uint8_t *g, uint8_t default_width)
 
 static struct acpi_reg io_reg(uint32_t port, uint8_t width)
 {
-	return (struct acpi_reg){ .space = 1, .width = width, .addr = port };
+	return (struct acpi_reg){.space = 1, .width = width, .addr = port};
 }
 
 /* Maps and verifies one table; NULL (after a FAIL line) if it is broken. */
@@ -106,7 +106,7 @@ static const uint8_t *table_at(uint64_t addr, const char *sig)
 	}
 	const uint8_t *t = (const uint8_t *)(uintptr_t)addr;
 	uint32_t len = rd32(t + 4);
-	char name[5] = { (char)t[0], (char)t[1], (char)t[2], (char)t[3], 0 };
+	char name[5] = {(char)t[0], (char)t[1], (char)t[2], (char)t[3], 0};
 
 	for (int i = 0; i < 4; i++)
 		if (name[i] < 0x20 || name[i] > 0x7e)
@@ -151,7 +151,7 @@ static uint64_t find_rsdp(void)
 		fail("acpi: start_info rsdp_paddr 0x%lx holds no valid RSDP", pvh_rsdp);
 	}
 	/* The legacy places: first KiB of the EBDA, then the BIOS area. */
-	uintptr_t bda_ebda = 0x40e; /* BDA word: EBDA segment */
+	uintptr_t bda_ebda = 0x40e;   /* BDA word: EBDA segment */
 	__asm__("" : "+r"(bda_ebda)); /* a real address, not a null-page constant */
 	uint64_t ebda = (uint64_t)mmio_read16(bda_ebda) << 4;
 	uint64_t a = 0;
@@ -293,8 +293,11 @@ static void parse_fadt(const uint8_t *t)
 	const struct {
 		uint32_t off;
 		struct acpi_reg *r;
-	} xblk[] = { { 148, &acpi.pm1a_evt }, { 160, &acpi.pm1b_evt }, { 172, &acpi.pm1a_cnt },
-		     { 184, &acpi.pm1b_cnt }, { 208, &acpi.pm_tmr } };
+	} xblk[] = {{148, &acpi.pm1a_evt},
+		    {160, &acpi.pm1b_evt},
+		    {172, &acpi.pm1a_cnt},
+		    {184, &acpi.pm1b_cnt},
+		    {208, &acpi.pm_tmr}};
 	for (unsigned int i = 0; i < ARRAY_SIZE(xblk); i++) {
 		if (len >= xblk[i].off + 12 && rd64(t + xblk[i].off + 4)) {
 			uint8_t w = xblk[i].r->width;
@@ -306,7 +309,8 @@ static void parse_fadt(const uint8_t *t)
 		acpi.sleep_control = gas(t + 244, 1);
 		acpi.sleep_status = gas(t + 256, 1);
 	}
-	info("acpi: FADT rev %u%s sci %u smi_cmd 0x%x pm1a_evt 0x%lx/%u pm1a_cnt 0x%lx pm_tmr 0x%lx%s",
+	info("acpi: FADT rev %u%s sci %u smi_cmd 0x%x pm1a_evt 0x%lx/%u pm1a_cnt 0x%lx pm_tmr "
+	     "0x%lx%s",
 	     t[8], acpi.hw_reduced ? " HW_REDUCED" : "", acpi.sci_int, acpi.smi_cmd,
 	     acpi.pm1a_evt.addr, acpi.pm1_evt_len, acpi.pm1a_cnt.addr, acpi.pm_tmr.addr,
 	     acpi.tmr_32bit ? " (32-bit)" : "");
@@ -342,7 +346,8 @@ static void parse_fadt(const uint8_t *t)
 		   rd32((const uint8_t *)(uintptr_t)facs + 4) < 64) {
 		fail("acpi: no valid FACS at 0x%lx", facs);
 	} else {
-		info("acpi: FACS at 0x%08lx len %u", facs, rd32((const uint8_t *)(uintptr_t)facs + 4));
+		info("acpi: FACS at 0x%08lx len %u", facs,
+		     rd32((const uint8_t *)(uintptr_t)facs + 4));
 	}
 }
 

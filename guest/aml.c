@@ -11,15 +11,9 @@ static uint32_t aml_integer(const uint8_t *p, const uint8_t *end, uint64_t *v)
 	if (p >= end)
 		return 0;
 	switch (p[0]) {
-	case 0x00: /* ZeroOp */
-		*v = 0;
-		return 1;
-	case 0x01: /* OneOp */
-		*v = 1;
-		return 1;
-	case 0xff: /* OnesOp */
-		*v = ~0ull;
-		return 1;
+	case 0x00: /* ZeroOp */ *v = 0; return 1;
+	case 0x01: /* OneOp */ *v = 1; return 1;
+	case 0xff: /* OnesOp */ *v = ~0ull; return 1;
 	case 0x0a: /* BytePrefix */
 		if (end - p < 2)
 			return 0;
@@ -36,8 +30,7 @@ static uint32_t aml_integer(const uint8_t *p, const uint8_t *end, uint64_t *v)
 		*v = (uint64_t)p[1] | (uint64_t)p[2] << 8 | (uint64_t)p[3] << 16 |
 		     (uint64_t)p[4] << 24;
 		return 5;
-	default:
-		return 0;
+	default: return 0;
 	}
 }
 

@@ -28,9 +28,9 @@
 
 #define WARMUP 1000
 
-static const uint16_t pio_candidates[] = { 0x5f0, 0x5f4, 0x5e0, 0x530 };
-static const uint64_t mmio_candidates[] = { 0xd0000000ull, 0xd0100000ull, 0xdff00000ull,
-					    0xd8000000ull };
+static const uint16_t pio_candidates[] = {0x5f0, 0x5f4, 0x5e0, 0x530};
+static const uint64_t mmio_candidates[] = {0xd0000000ull, 0xd0100000ull, 0xdff00000ull,
+					   0xd8000000ull};
 
 static bool in(uint64_t x, uint64_t start, uint64_t len)
 {
@@ -40,8 +40,8 @@ static bool in(uint64_t x, uint64_t start, uint64_t len)
 /* A port some table or BAR of this machine says is in use. */
 static bool port_in_use(uint16_t port)
 {
-	const struct acpi_reg *blk[] = { &acpi.pm1a_evt, &acpi.pm1b_evt, &acpi.pm1a_cnt,
-					 &acpi.pm1b_cnt, &acpi.pm_tmr };
+	const struct acpi_reg *blk[] = {&acpi.pm1a_evt, &acpi.pm1b_evt, &acpi.pm1a_cnt,
+					&acpi.pm1b_cnt, &acpi.pm_tmr};
 
 	for (unsigned int i = 0; i < ARRAY_SIZE(blk); i++)
 		if (blk[i]->space == 1 && in(port, blk[i]->addr, 8))
@@ -70,7 +70,8 @@ static bool mmio_in_use(uint64_t a, uint64_t len)
 	for (unsigned int i = 0; i < pci_count; i++)
 		for (unsigned int b = 0; b < 6; b++) {
 			const struct pci_bar *bar = &pci_funcs[i].bar[b];
-			if (!bar->io && bar->size && a < bar->addr + bar->size && bar->addr < a + len)
+			if (!bar->io && bar->size && a < bar->addr + bar->size &&
+			    bar->addr < a + len)
 				return true;
 		}
 	return false;

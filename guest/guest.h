@@ -9,10 +9,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define MAX_CPUS 64
-#define MAX_MEMMAP 128
+#define MAX_CPUS      64
+#define MAX_MEMMAP    128
 #define MAX_PCI_FUNCS 256
-#define CMDLINE_MAX 1024
+#define CMDLINE_MAX   1024
 
 #define KiB (1ul << 10)
 #define MiB (1ul << 20)

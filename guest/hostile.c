@@ -87,10 +87,9 @@ struct range {
 };
 
 static const struct range fixed_skip[] = {
-	{ 0x20, 2 },	 { 0x40, 4 },	  { 0x60, 1 },	   { 0x64, 1 },	   { 0x70, 2 },
-	{ 0x92, 1 },	 { 0xa0, 2 },	  { 0xb2, 2 },	   { 0x3f8, 8 },   { 0x4d0, 2 },
-	{ 0x510, 12 },	 { 0xa00, 0x18 }, { 0xcc0, 0x38 }, { 0xcf8, 8 },   { 0x5658, 1 },
-	{ 0xae00, 0x20 }, { 0xaf00, 0x20 },
+	{0x20, 2},     {0x40, 4},  {0x60, 1},	{0x64, 1},	{0x70, 2},	{0x92, 1},
+	{0xa0, 2},     {0xb2, 2},  {0x3f8, 8},	{0x4d0, 2},	{0x510, 12},	{0xa00, 0x18},
+	{0xcc0, 0x38}, {0xcf8, 8}, {0x5658, 1}, {0xae00, 0x20}, {0xaf00, 0x20},
 };
 
 static bool in(uint32_t port, uint64_t start, uint64_t len)
@@ -103,8 +102,8 @@ static bool port_skipped(uint32_t port)
 	for (unsigned int i = 0; i < ARRAY_SIZE(fixed_skip); i++)
 		if (port >= fixed_skip[i].start && port < fixed_skip[i].start + fixed_skip[i].len)
 			return true;
-	const struct acpi_reg *blk[] = { &acpi.pm1a_evt, &acpi.pm1b_evt, &acpi.pm1a_cnt,
-					 &acpi.pm1b_cnt, &acpi.pm_tmr };
+	const struct acpi_reg *blk[] = {&acpi.pm1a_evt, &acpi.pm1b_evt, &acpi.pm1a_cnt,
+					&acpi.pm1b_cnt, &acpi.pm_tmr};
 	for (unsigned int i = 0; i < ARRAY_SIZE(blk); i++)
 		if (blk[i]->space == 1 && in(port, blk[i]->addr, 8))
 			return true;
@@ -162,7 +161,8 @@ static bool mmio_mapped(uint64_t a, uint64_t len)
 	for (unsigned int i = 0; i < pci_count; i++)
 		for (unsigned int b = 0; b < 6; b++) {
 			const struct pci_bar *bar = &pci_funcs[i].bar[b];
-			if (!bar->io && bar->size && a < bar->addr + bar->size && bar->addr < a + len)
+			if (!bar->io && bar->size && a < bar->addr + bar->size &&
+			    bar->addr < a + len)
 				return true;
 		}
 	return false;
@@ -173,9 +173,9 @@ static unsigned int mmio_junk(void)
 	uint64_t top = memmap_ram_end() > 4 * GiB ? memmap_ram_end() : 4 * GiB;
 	uint64_t limit = identity_limit();
 	const uint64_t cand[] = {
-		0xd0000000ull, 0xd0100000ull, 0xdff00000ull, 0xf0000000ull, 0xf8000000ull,
-		0xfe000000ull, memmap_ram_end(), top, top + 1 * GiB, top + 64 * GiB,
-		512 * GiB, limit - 2 * MiB,
+		0xd0000000ull, 0xd0100000ull,  0xdff00000ull,	 0xf0000000ull,
+		0xf8000000ull, 0xfe000000ull,  memmap_ram_end(), top,
+		top + 1 * GiB, top + 64 * GiB, 512 * GiB,	 limit - 2 * MiB,
 	};
 	uint64_t done[ARRAY_SIZE(cand)];
 	unsigned int pages = 0;

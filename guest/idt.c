@@ -31,8 +31,8 @@ extern const uint64_t isr_table[32];
 static struct idt_entry idt[32] __attribute__((aligned(16)));
 
 static const char *const names[32] = {
-	"#DE", "#DB", "NMI", "#BP", "#OF", "#BR", "#UD", "#NM", "#DF", "?", "#TS",
-	"#NP", "#SS", "#GP", "#PF", "?", "#MF", "#AC", "#MC", "#XM", "#VE", "#CP",
+	"#DE", "#DB", "NMI", "#BP", "#OF", "#BR", "#UD", "#NM", "#DF", "?",   "#TS",
+	"#NP", "#SS", "#GP", "#PF", "?",   "#MF", "#AC", "#MC", "#XM", "#VE", "#CP",
 };
 
 void exception_handler(struct frame *f);
@@ -55,7 +55,7 @@ void idt_init(void)
 
 void idt_load(void)
 {
-	struct idt_ptr p = { sizeof(idt) - 1, (uintptr_t)idt };
+	struct idt_ptr p = {sizeof(idt) - 1, (uintptr_t)idt};
 
 	__asm__ volatile("lidt %0" : : "m"(p));
 }
@@ -64,7 +64,7 @@ void idt_load(void)
  * to a double fault and then to a shutdown. */
 void idt_load_empty(void)
 {
-	struct idt_ptr p = { 0, 0 };
+	struct idt_ptr p = {0, 0};
 
 	__asm__ volatile("lidt %0" : : "m"(p));
 }
@@ -80,7 +80,7 @@ void exception_handler(struct frame *f)
 	const char *name = f->vector < 32 && names[f->vector] ? names[f->vector] : "?";
 	info("CRASH vector=%lu (%s) rip=0x%lx err=0x%lx cr2=0x%lx rsp=0x%lx", f->vector, name,
 	     f->rip, f->error, cr2, f->rsp);
-	printf("VIREO-GUEST: FAIL exception vector=%lu (%s) rip=0x%lx err=0x%lx\n", f->vector,
-	       name, f->rip, f->error);
+	printf("VIREO-GUEST: FAIL exception vector=%lu (%s) rip=0x%lx err=0x%lx\n", f->vector, name,
+	       f->rip, f->error);
 	power_off();
 }

@@ -14,8 +14,8 @@ extern char __image_start[], __image_end[];
 
 static const char *type_name(uint32_t t)
 {
-	static const char *const names[] = { "?", "RAM", "reserved", "ACPI", "NVS", "unusable",
-					     "disabled", "persistent" };
+	static const char *const names[] = {"?",   "RAM",      "reserved", "ACPI",
+					    "NVS", "unusable", "disabled", "persistent"};
 	return t < ARRAY_SIZE(names) ? names[t] : "other";
 }
 

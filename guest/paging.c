@@ -4,10 +4,10 @@
 #include "guest.h"
 #include "io.h"
 
-#define PTE_P 0x1ull
-#define PTE_W 0x2ull
-#define PTE_PS 0x80ull
-#define PTE_ADDR 0x000ffffffffff000ull
+#define PTE_P	   0x1ull
+#define PTE_W	   0x2ull
+#define PTE_PS	   0x80ull
+#define PTE_ADDR   0x000ffffffffff000ull
 #define POOL_PAGES 16
 
 extern uint64_t boot_pml4[512];

@@ -16,16 +16,16 @@ bool pci_type1, pci_ecam;
 
 static uint64_t ecam_addr(uint8_t bus, uint8_t dev, uint8_t fn, uint16_t off)
 {
-	return acpi.ecam_base + ((uint64_t)bus << 20 | (uint64_t)dev << 15 | (uint64_t)fn << 12 |
-				 (off & 0xffc));
+	return acpi.ecam_base +
+	       ((uint64_t)bus << 20 | (uint64_t)dev << 15 | (uint64_t)fn << 12 | (off & 0xffc));
 }
 
 uint32_t pci_read(bool ecam, uint8_t bus, uint8_t dev, uint8_t fn, uint16_t off)
 {
 	if (ecam)
 		return mmio_read32(ecam_addr(bus, dev, fn, off));
-	outl(PCI_ADDR, 0x80000000u | (uint32_t)bus << 16 | (uint32_t)dev << 11 |
-			       (uint32_t)fn << 8 | (off & 0xfc));
+	outl(PCI_ADDR, 0x80000000u | (uint32_t)bus << 16 | (uint32_t)dev << 11 | (uint32_t)fn << 8 |
+			       (off & 0xfc));
 	return inl(PCI_DATA);
 }
 
@@ -35,8 +35,8 @@ void pci_write(bool ecam, uint8_t bus, uint8_t dev, uint8_t fn, uint16_t off, ui
 		mmio_write32(ecam_addr(bus, dev, fn, off), val);
 		return;
 	}
-	outl(PCI_ADDR, 0x80000000u | (uint32_t)bus << 16 | (uint32_t)dev << 11 |
-			       (uint32_t)fn << 8 | (off & 0xfc));
+	outl(PCI_ADDR, 0x80000000u | (uint32_t)bus << 16 | (uint32_t)dev << 11 | (uint32_t)fn << 8 |
+			       (off & 0xfc));
 	outl(PCI_DATA, val);
 }
 
@@ -100,8 +100,10 @@ static void size_bars(bool ecam, struct pci_func *f)
 		b->size = mask ? ~mask + 1 : 0;
 		if (b->size) {
 			info("pci 00:%02x.%u bar%u %s 0x%lx size 0x%lx%s", f->dev, f->fn, i,
-			     b->io ? "io   " : b->mem64 ? "mem64" : "mem32", b->addr, b->size,
-			     !b->io && (orig & 8) ? " prefetchable" : "");
+			     b->io	? "io   "
+			     : b->mem64 ? "mem64"
+					: "mem32",
+			     b->addr, b->size, !b->io && (orig & 8) ? " prefetchable" : "");
 			if (b->size & (b->size - 1) || mask != ~(b->size - 1))
 				fail("pci 00:%02x.%u bar%u size mask 0x%lx is not contiguous",
 				     f->dev, f->fn, i, mask);
@@ -151,8 +153,8 @@ void pci_scan(void)
 			f->class = pci_read(ecam, 0, dev, fn, 0x08) >> 8;
 			f->header = header;
 			f->command = (uint16_t)pci_read(ecam, 0, dev, fn, 0x04);
-			info("pci 00:%02x.%u %04x:%04x class %06x header 0x%02x command 0x%04x", dev,
-			     fn, f->vendor, f->device, f->class, header, f->command);
+			info("pci 00:%02x.%u %04x:%04x class %06x header 0x%02x command 0x%04x",
+			     dev, fn, f->vendor, f->device, f->class, header, f->command);
 			size_bars(ecam, f);
 			if (!fn && !(header & 0x80))
 				break; /* single-function device */
@@ -167,7 +169,7 @@ struct seen {
 
 static struct seen look(bool ecam, uint8_t dev, uint8_t fn)
 {
-	struct seen s = { pci_read(ecam, 0, dev, fn, 0), 0, 0 };
+	struct seen s = {pci_read(ecam, 0, dev, fn, 0), 0, 0};
 
 	if ((s.id & 0xffff) != 0xffff && (s.id & 0xffff)) {
 		s.class = pci_read(ecam, 0, dev, fn, 0x08) >> 8;
@@ -186,7 +188,8 @@ void pci_check(bool after_hostile)
 		return;
 	}
 	if (!pci_type1 && !acpi.hw_reduced)
-		fail("pci: no type-1 ports 0xcf8/0xcfc on a PC-style (not hardware-reduced) machine");
+		fail("pci: no type-1 ports 0xcf8/0xcfc on a PC-style (not hardware-reduced) "
+		     "machine");
 	if (!acpi.mcfg)
 		fail("pci: devices present but no MCFG table");
 	else if (!pci_ecam)
@@ -200,7 +203,8 @@ void pci_check(bool after_hostile)
 				struct seen a = look(false, dev, fn), b = look(true, dev, fn);
 
 				if (a.id != b.id || a.class != b.class || a.header != b.header)
-					fail("pci 00:%02x.%u: type-1 sees %08x/%06x/%x, ECAM sees %08x/%06x/%x",
+					fail("pci 00:%02x.%u: type-1 sees %08x/%06x/%x, ECAM sees "
+					     "%08x/%06x/%x",
 					     dev, fn, a.id, a.class, a.header, b.id, b.class,
 					     b.header);
 				if (a.id != 0xffffffffu)
@@ -212,8 +216,7 @@ void pci_check(bool after_hostile)
 		info("pci: type-1 and ECAM agree on %u functions%s", compared,
 		     after_hostile ? " after the hostile writes" : "");
 	}
-	if (!pci_count || pci_funcs[0].dev || pci_funcs[0].fn ||
-	    pci_funcs[0].class >> 8 != 0x0600)
+	if (!pci_count || pci_funcs[0].dev || pci_funcs[0].fn || pci_funcs[0].class >> 8 != 0x0600)
 		fail("pci: no host bridge (class 0600) at 00:00.0");
 	struct seen h = look(!pci_type1, 0, 0);
 	if (pci_count && h.id != ((uint32_t)pci_funcs[0].device << 16 | pci_funcs[0].vendor))

@@ -3,12 +3,12 @@
 #include "guest.h"
 #include "io.h"
 
-#define PM1_WAK_STS (1u << 15)
-#define PM1_PWRBTN (1u << 8) /* PWRBTN_STS in PM1_STS, PWRBTN_EN in PM1_EN */
-#define PM1_SCI_EN (1u << 0)
-#define PM1_SLP_TYP (7u << 10)
-#define PM1_SLP_EN (1u << 13)
-#define SLEEP_SLP_EN (1u << 5) /* hardware-reduced SLEEP_CONTROL_REG */
+#define PM1_WAK_STS   (1u << 15)
+#define PM1_PWRBTN    (1u << 8) /* PWRBTN_STS in PM1_STS, PWRBTN_EN in PM1_EN */
+#define PM1_SCI_EN    (1u << 0)
+#define PM1_SLP_TYP   (7u << 10)
+#define PM1_SLP_EN    (1u << 13)
+#define SLEEP_SLP_EN  (1u << 5) /* hardware-reduced SLEEP_CONTROL_REG */
 #define SLEEP_WAK_STS (1u << 7)
 
 void halt_forever(void)
@@ -71,7 +71,7 @@ static void write_slp(const struct acpi_reg *cnt, uint8_t typ)
 	uint32_t v = acpi_reg_read(cnt) & ~(PM1_SLP_TYP | PM1_SLP_EN);
 
 	v |= (uint32_t)(typ & 7) << 10;
-	acpi_reg_write(cnt, v); /* SLP_TYP first, */
+	acpi_reg_write(cnt, v);		     /* SLP_TYP first, */
 	acpi_reg_write(cnt, v | PM1_SLP_EN); /* then SLP_TYP with SLP_EN */
 }
 
@@ -108,7 +108,8 @@ void power_off(void)
 void wait_power_button(void)
 {
 	if (acpi.hw_reduced || !acpi_reg_valid(&acpi.pm1a_evt)) {
-		info("powerbutton: no PM1 event block (hardware-reduced ACPI signals the button through a GED device)");
+		info("powerbutton: no PM1 event block (hardware-reduced ACPI signals the button "
+		     "through a GED device)");
 		printf("VIREO-GUEST: POWERBUTTON UNSUPPORTED\n");
 		power_off();
 	}

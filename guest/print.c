@@ -39,7 +39,7 @@ static void emit_num(struct out *o, uint64_t v, unsigned int base, bool neg, int
 
 int vsnprintf(char *buf, size_t size, const char *fmt, va_list ap)
 {
-	struct out o = { buf, size, 0 };
+	struct out o = {buf, size, 0};
 
 	for (; *fmt; fmt++) {
 		if (*fmt != '%') {
@@ -62,7 +62,8 @@ int vsnprintf(char *buf, size_t size, const char *fmt, va_list ap)
 		switch (*fmt) {
 		case 'd': {
 			int64_t v = longs ? va_arg(ap, int64_t) : va_arg(ap, int);
-			emit_num(&o, v < 0 ? -(uint64_t)v : (uint64_t)v, 10, v < 0, width, zero, left);
+			emit_num(&o, v < 0 ? -(uint64_t)v : (uint64_t)v, 10, v < 0, width, zero,
+				 left);
 			break;
 		}
 		case 'u':
@@ -87,12 +88,8 @@ int vsnprintf(char *buf, size_t size, const char *fmt, va_list ap)
 				emit(&o, ' ');
 			break;
 		}
-		case 'c':
-			emit(&o, (char)va_arg(ap, int));
-			break;
-		case '%':
-			emit(&o, '%');
-			break;
+		case 'c': emit(&o, (char)va_arg(ap, int)); break;
+		case '%': emit(&o, '%'); break;
 		default:
 			if (!*fmt)
 				fmt--;

@@ -4,10 +4,10 @@
 #include "guest.h"
 #include "io.h"
 
-#define RTC_INDEX 0x70
-#define RTC_DATA 0x71
-#define REG_A_UIP 0x80
-#define REG_B_24H 0x02
+#define RTC_INDEX    0x70
+#define RTC_DATA     0x71
+#define REG_A_UIP    0x80
+#define REG_B_24H    0x02
 #define REG_B_BINARY 0x04
 
 struct rtc_time {
@@ -73,7 +73,7 @@ void rtc_check(char *summary, size_t size)
 	uint8_t regb = cmos(0x0b);
 	bool binary = regb & REG_B_BINARY, h24 = regb & REG_B_24H;
 	bool pm = a.hour & 0x80;
-	uint8_t raw[] = { a.sec, a.min, (uint8_t)(a.hour & 0x7f), a.day, a.mon, a.year };
+	uint8_t raw[] = {a.sec, a.min, (uint8_t)(a.hour & 0x7f), a.day, a.mon, a.year};
 	unsigned int v[6];
 
 	for (unsigned int i = 0; i < 6; i++) {
@@ -86,7 +86,9 @@ void rtc_check(char *summary, size_t size)
 	if (!h24)
 		v[2] = v[2] % 12 + (pm ? 12 : 0);
 	unsigned int century = 20;
-	if (acpi.century && (binary ? a.century : bcd_ok(a.century) ? from_bcd(a.century) : 0) >= 19)
+	if (acpi.century && (binary		 ? a.century
+			     : bcd_ok(a.century) ? from_bcd(a.century)
+						 : 0) >= 19)
 		century = binary ? a.century : from_bcd(a.century);
 	unsigned int year = century * 100 + v[5];
 
@@ -96,5 +98,6 @@ void rtc_check(char *summary, size_t size)
 	    v[2] > 23 || v[1] > 59 || v[0] > 59)
 		fail("rtc: implausible time %04u-%02u-%02u %02u:%02u:%02u", year, v[4], v[3], v[2],
 		     v[1], v[0]);
-	snprintf(summary, size, "%04u-%02u-%02uT%02u:%02u:%02u", year, v[4], v[3], v[2], v[1], v[0]);
+	snprintf(summary, size, "%04u-%02u-%02uT%02u:%02u:%02u", year, v[4], v[3], v[2], v[1],
+		 v[0]);
 }

@@ -3,7 +3,7 @@
 #include "guest.h"
 #include "io.h"
 
-#define COM1 0x3f8
+#define COM1	 0x3f8
 #define UART_THR 0
 #define UART_IER 1
 #define UART_DLL 0
@@ -17,13 +17,13 @@
 
 void serial_init(void)
 {
-	outb(COM1 + UART_IER, 0);	/* we poll */
+	outb(COM1 + UART_IER, 0); /* we poll */
 	outb(COM1 + UART_LCR, LCR_DLAB);
-	outb(COM1 + UART_DLL, 1);	/* 115200 baud */
+	outb(COM1 + UART_DLL, 1); /* 115200 baud */
 	outb(COM1 + UART_DLM, 0);
-	outb(COM1 + UART_LCR, 0x03);	/* 8n1 */
-	outb(COM1 + UART_FCR, 0x07);	/* FIFO on, cleared */
-	outb(COM1 + UART_MCR, 0x03);	/* DTR, RTS */
+	outb(COM1 + UART_LCR, 0x03); /* 8n1 */
+	outb(COM1 + UART_FCR, 0x07); /* FIFO on, cleared */
+	outb(COM1 + UART_MCR, 0x03); /* DTR, RTS */
 }
 
 static void put_raw(char c)

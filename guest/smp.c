@@ -6,15 +6,15 @@
 #include "guest.h"
 #include "io.h"
 
-#define APIC_ID 0x20
-#define APIC_SVR 0xf0
-#define APIC_ICR_LO 0x300
-#define APIC_ICR_HI 0x310
-#define ICR_BUSY (1u << 12)
-#define ICR_INIT_ASSERT 0xc500u	  /* INIT, level-triggered, assert */
-#define ICR_INIT_DEASSERT 0x8500u /* INIT, level-triggered, de-assert */
-#define ICR_STARTUP 0x4600u	  /* start-up, vector in bits 7:0 */
-#define AP_TIMEOUT_US 10000000ul /* generous: nested emulation is slow */
+#define APIC_ID		  0x20
+#define APIC_SVR	  0xf0
+#define APIC_ICR_LO	  0x300
+#define APIC_ICR_HI	  0x310
+#define ICR_BUSY	  (1u << 12)
+#define ICR_INIT_ASSERT	  0xc500u    /* INIT, level-triggered, assert */
+#define ICR_INIT_DEASSERT 0x8500u    /* INIT, level-triggered, de-assert */
+#define ICR_STARTUP	  0x4600u    /* start-up, vector in bits 7:0 */
+#define AP_TIMEOUT_US	  10000000ul /* generous: nested emulation is slow */
 
 extern const char trampoline_start[], trampoline_end[];
 

@@ -5,8 +5,8 @@
 #include "guest.h"
 #include "io.h"
 
-#define PM_TIMER_HZ 3579545ull
-#define PIT_HZ 1193182ull
+#define PM_TIMER_HZ  3579545ull
+#define PIT_HZ	     1193182ull
 #define CALIBRATE_MS 50
 
 static uint64_t hz, tsc0;

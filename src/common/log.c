@@ -15,9 +15,15 @@ void log_init(const char *progname, enum log_level max_level)
 	log_max = max_level;
 }
 
-void log_set_level(enum log_level max_level) { log_max = max_level; }
+void log_set_level(enum log_level max_level)
+{
+	log_max = max_level;
+}
 
-enum log_level log_get_level(void) { return log_max; }
+enum log_level log_get_level(void)
+{
+	return log_max;
+}
 
 void log_vmsg(enum log_level level, const char *fmt, va_list ap)
 {

@@ -21,8 +21,8 @@ void log_msg(enum log_level level, const char *fmt, ...) __attribute__((format(p
 void log_vmsg(enum log_level level, const char *fmt, va_list ap);
 
 #define log_error(...) log_msg(LOG_ERROR, __VA_ARGS__)
-#define log_warn(...) log_msg(LOG_WARN, __VA_ARGS__)
-#define log_info(...) log_msg(LOG_INFO, __VA_ARGS__)
+#define log_warn(...)  log_msg(LOG_WARN, __VA_ARGS__)
+#define log_info(...)  log_msg(LOG_INFO, __VA_ARGS__)
 #define log_debug(...) log_msg(LOG_DEBUG, __VA_ARGS__)
 
 /* A rate limiter for messages a guest can trigger at will (unknown ports,
@@ -36,10 +36,13 @@ struct log_ratelimit {
 	uint32_t printed;
 	uint32_t suppressed;
 };
-#define LOG_RATELIMIT_INIT(ms, n) {.interval_ms = (ms), .burst = (n)}
+#define LOG_RATELIMIT_INIT(ms, n)                                                                  \
+	{                                                                                          \
+		.interval_ms = (ms), .burst = (n)                                                  \
+	}
 
 /* Thread-safe; returns true if the message was printed. */
 bool log_ratelimited(struct log_ratelimit *rl, enum log_level level, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
+	__attribute__((format(printf, 3, 4)));
 
 #endif

@@ -18,11 +18,16 @@ int parse_size(const char *s, uint64_t default_unit, uint64_t *out)
 	uint64_t unit = default_unit;
 	if (*end) {
 		switch (*end) {
-		case 'b': case 'B': unit = 1; break;
-		case 'k': case 'K': unit = KiB; break;
-		case 'm': case 'M': unit = MiB; break;
-		case 'g': case 'G': unit = GiB; break;
-		case 't': case 'T': unit = TiB; break;
+		case 'b':
+		case 'B': unit = 1; break;
+		case 'k':
+		case 'K': unit = KiB; break;
+		case 'm':
+		case 'M': unit = MiB; break;
+		case 'g':
+		case 'G': unit = GiB; break;
+		case 't':
+		case 'T': unit = TiB; break;
 		default: return -1;
 		}
 		end++;

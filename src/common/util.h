@@ -9,13 +9,19 @@
 #include <unistd.h>
 
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
-#define KiB (1024ull)
-#define MiB (1024ull * KiB)
-#define GiB (1024ull * MiB)
-#define TiB (1024ull * GiB)
+#define KiB	      (1024ull)
+#define MiB	      (1024ull * KiB)
+#define GiB	      (1024ull * MiB)
+#define TiB	      (1024ull * GiB)
 
-static inline uint64_t align_up(uint64_t v, uint64_t a) { return (v + a - 1) & ~(a - 1); }
-static inline uint64_t align_down(uint64_t v, uint64_t a) { return v & ~(a - 1); }
+static inline uint64_t align_up(uint64_t v, uint64_t a)
+{
+	return (v + a - 1) & ~(a - 1);
+}
+static inline uint64_t align_down(uint64_t v, uint64_t a)
+{
+	return v & ~(a - 1);
+}
 
 /* Parse a size such as "512", "512M", "512MiB", "2G", "2GiB", "1T" (binary
  * units; a bare number is in `default_unit` bytes).  Returns 0 on success,
@@ -33,13 +39,16 @@ int read_file(const char *path, size_t max_size, uint8_t **data, size_t *size);
 int write_all(int fd, const void *buf, size_t len);
 
 /* cleanup attributes: every return path frees. */
-static inline void cleanup_freep(void *p) { free(*(void **)p); }
+static inline void cleanup_freep(void *p)
+{
+	free(*(void **)p);
+}
 static inline void cleanup_closep(int *fd)
 {
 	if (*fd >= 0)
 		close(*fd);
 }
-#define cleanup_free __attribute__((cleanup(cleanup_freep)))
+#define cleanup_free  __attribute__((cleanup(cleanup_freep)))
 #define cleanup_close __attribute__((cleanup(cleanup_closep)))
 
 #endif

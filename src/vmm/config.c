@@ -9,36 +9,36 @@
 #include <string.h>
 
 const char config_usage[] =
-    "Usage: vireo-vmm --kernel FILE [options]\n"
-    "Run one KVM virtual machine.\n"
-    "\n"
-    "Boot:\n"
-    "  --kernel FILE       Linux bzImage, ELF with a PVH note, or ELF64 vmlinux\n"
-    "  --initrd FILE       initial ramdisk\n"
-    "  --cmdline STRING    kernel command line\n"
-    "Machine:\n"
-    "  --memory SIZE       guest RAM, e.g. 512M, 2G, 256GiB (default 512M; a bare number\n"
-    "                      is MiB); memory is reserved lazily, only touched pages cost\n"
-    "  --cpus N            vCPUs, 1-256 (default 1)\n"
-    "  --serial KIND       COM1 console: stdio (default), file:PATH, pty, socket:PATH, none\n"
-    "  --no-reboot         exit when the guest resets instead of rebooting it\n"
-    "Other:\n"
-    "  --stats             print exit counts, timings and peak memory when the VM ends\n"
-    "  --log-level LEVEL   error, warn, info (default) or debug\n"
-    "  --kvm-device PATH   KVM device (default /dev/kvm)\n"
-    "  -h, --help          this text\n"
-    "  -V, --version       the version\n"
-    "\n"
-    "On the stdio console, Ctrl-A x quits, Ctrl-A h lists the other keys.\n"
-    "SIGTERM presses the ACPI power button; a second SIGTERM, or SIGINT, stops at once.\n"
-    "\n"
-    "Exit status:\n"
-    "  0  the guest powered off\n"
-    "  1  internal error (KVM or emulation failure, I/O error)\n"
-    "  2  bad arguments or unusable input (kernel, initrd, memory size)\n"
-    "  3  the guest reset itself and --no-reboot was given\n"
-    "  4  the guest triple-faulted and --no-reboot was given\n"
-    "  5  stopped from outside (Ctrl-A x, SIGINT, a second SIGTERM)\n";
+	"Usage: vireo-vmm --kernel FILE [options]\n"
+	"Run one KVM virtual machine.\n"
+	"\n"
+	"Boot:\n"
+	"  --kernel FILE       Linux bzImage, ELF with a PVH note, or ELF64 vmlinux\n"
+	"  --initrd FILE       initial ramdisk\n"
+	"  --cmdline STRING    kernel command line\n"
+	"Machine:\n"
+	"  --memory SIZE       guest RAM, e.g. 512M, 2G, 256GiB (default 512M; a bare number\n"
+	"                      is MiB); memory is reserved lazily, only touched pages cost\n"
+	"  --cpus N            vCPUs, 1-256 (default 1)\n"
+	"  --serial KIND       COM1 console: stdio (default), file:PATH, pty, socket:PATH, none\n"
+	"  --no-reboot         exit when the guest resets instead of rebooting it\n"
+	"Other:\n"
+	"  --stats             print exit counts, timings and peak memory when the VM ends\n"
+	"  --log-level LEVEL   error, warn, info (default) or debug\n"
+	"  --kvm-device PATH   KVM device (default /dev/kvm)\n"
+	"  -h, --help          this text\n"
+	"  -V, --version       the version\n"
+	"\n"
+	"On the stdio console, Ctrl-A x quits, Ctrl-A h lists the other keys.\n"
+	"SIGTERM presses the ACPI power button; a second SIGTERM, or SIGINT, stops at once.\n"
+	"\n"
+	"Exit status:\n"
+	"  0  the guest powered off\n"
+	"  1  internal error (KVM or emulation failure, I/O error)\n"
+	"  2  bad arguments or unusable input (kernel, initrd, memory size)\n"
+	"  3  the guest reset itself and --no-reboot was given\n"
+	"  4  the guest triple-faulted and --no-reboot was given\n"
+	"  5  stopped from outside (Ctrl-A x, SIGINT, a second SIGTERM)\n";
 
 enum {
 	OPT_KERNEL = 256,
@@ -54,19 +54,19 @@ enum {
 };
 
 static const struct option long_options[] = {
-    {"kernel", required_argument, NULL, OPT_KERNEL},
-    {"initrd", required_argument, NULL, OPT_INITRD},
-    {"cmdline", required_argument, NULL, OPT_CMDLINE},
-    {"memory", required_argument, NULL, OPT_MEMORY},
-    {"cpus", required_argument, NULL, OPT_CPUS},
-    {"serial", required_argument, NULL, OPT_SERIAL},
-    {"no-reboot", no_argument, NULL, OPT_NO_REBOOT},
-    {"stats", no_argument, NULL, OPT_STATS},
-    {"log-level", required_argument, NULL, OPT_LOG_LEVEL},
-    {"kvm-device", required_argument, NULL, OPT_KVM_DEVICE},
-    {"help", no_argument, NULL, 'h'},
-    {"version", no_argument, NULL, 'V'},
-    {NULL, 0, NULL, 0},
+	{"kernel", required_argument, NULL, OPT_KERNEL},
+	{"initrd", required_argument, NULL, OPT_INITRD},
+	{"cmdline", required_argument, NULL, OPT_CMDLINE},
+	{"memory", required_argument, NULL, OPT_MEMORY},
+	{"cpus", required_argument, NULL, OPT_CPUS},
+	{"serial", required_argument, NULL, OPT_SERIAL},
+	{"no-reboot", no_argument, NULL, OPT_NO_REBOOT},
+	{"stats", no_argument, NULL, OPT_STATS},
+	{"log-level", required_argument, NULL, OPT_LOG_LEVEL},
+	{"kvm-device", required_argument, NULL, OPT_KVM_DEVICE},
+	{"help", no_argument, NULL, 'h'},
+	{"version", no_argument, NULL, 'V'},
+	{NULL, 0, NULL, 0},
 };
 
 static int parse_serial(struct vmm_config *cfg, const char *v, char *err, size_t errlen)
@@ -110,15 +110,18 @@ int config_parse(struct vmm_config *cfg, int argc, char **argv, char *err, size_
 		case OPT_MEMORY:
 			if (parse_size(optarg, MiB, &cfg->memory) < 0) {
 				snprintf(err, errlen,
-					 "--memory '%s': not a size (examples: 512M, 2G, 1024)", optarg);
+					 "--memory '%s': not a size (examples: 512M, 2G, 1024)",
+					 optarg);
 				return -1;
 			}
 			if (cfg->memory < VMM_MIN_MEMORY) {
-				snprintf(err, errlen, "--memory '%s': a VM needs at least 4 MiB", optarg);
+				snprintf(err, errlen, "--memory '%s': a VM needs at least 4 MiB",
+					 optarg);
 				return -1;
 			}
 			if (cfg->memory % 4096) {
-				snprintf(err, errlen, "--memory '%s': must be a multiple of 4 KiB", optarg);
+				snprintf(err, errlen, "--memory '%s': must be a multiple of 4 KiB",
+					 optarg);
 				return -1;
 			}
 			break;
@@ -150,7 +153,8 @@ int config_parse(struct vmm_config *cfg, int argc, char **argv, char *err, size_
 				cfg->log_level = LOG_DEBUG;
 			else {
 				snprintf(err, errlen,
-					 "--log-level '%s': expected error, warn, info or debug", optarg);
+					 "--log-level '%s': expected error, warn, info or debug",
+					 optarg);
 				return -1;
 			}
 			break;

@@ -25,8 +25,8 @@ struct vmm_config {
 };
 
 #define VMM_DEFAULT_MEMORY (512ull << 20)
-#define VMM_MIN_MEMORY (4ull << 20)
-#define VMM_MAX_CPUS 256
+#define VMM_MIN_MEMORY	   (4ull << 20)
+#define VMM_MAX_CPUS	   256
 
 /* Parse argv.  Returns 0, or -1 with a one-line message in err (the caller
  * prints it and exits with VMM_EXIT_USAGE). */

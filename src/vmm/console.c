@@ -15,11 +15,10 @@
 
 #define ESCAPE_CHAR 0x01 /* Ctrl-A */
 
-static const char escape_help[] =
-    "\r\nvireo-vmm console keys:\r\n"
-    "  Ctrl-A x    quit (the VM stops at once)\r\n"
-    "  Ctrl-A h    this help\r\n"
-    "  Ctrl-A Ctrl-A  send Ctrl-A to the guest\r\n";
+static const char escape_help[] = "\r\nvireo-vmm console keys:\r\n"
+				  "  Ctrl-A x    quit (the VM stops at once)\r\n"
+				  "  Ctrl-A h    this help\r\n"
+				  "  Ctrl-A Ctrl-A  send Ctrl-A to the guest\r\n";
 
 static int open_socket(struct console *c, const char *path, char *err, size_t errlen)
 {
@@ -57,8 +56,7 @@ int console_open(struct console *c, const struct vmm_config *cfg, char *err, siz
 	c->out_fd = c->in_fd = c->listen_fd = -1;
 	pthread_mutex_init(&c->out_lock, NULL);
 	switch (cfg->serial) {
-	case SERIAL_NONE:
-		return 0;
+	case SERIAL_NONE: return 0;
 	case SERIAL_STDIO:
 		c->out_fd = STDOUT_FILENO;
 		c->in_fd = STDIN_FILENO;
@@ -176,7 +174,10 @@ int console_input_poll_fd(const struct console *c)
 	return c->in_fd;
 }
 
-int console_listen_fd(const struct console *c) { return c->listen_fd; }
+int console_listen_fd(const struct console *c)
+{
+	return c->listen_fd;
+}
 
 void console_flush_pending(struct console *c)
 {
@@ -209,18 +210,12 @@ enum console_action console_feed(struct console *c, const uint8_t *buf, size_t l
 			c->escape_pending = false;
 			switch (b) {
 			case 'x':
-			case 'X':
-				return CONSOLE_QUIT;
+			case 'X': return CONSOLE_QUIT;
 			case 'h':
 			case 'H':
-			case '?':
-				console_message(c, escape_help);
-				continue;
-			case ESCAPE_CHAR:
-				queue_byte(c, b);
-				continue;
-			default:
-				continue; /* unknown command: swallowed, as QEMU does */
+			case '?': console_message(c, escape_help); continue;
+			case ESCAPE_CHAR: queue_byte(c, b); continue;
+			default: continue; /* unknown command: swallowed, as QEMU does */
 			}
 		}
 		if (b == ESCAPE_CHAR)

@@ -20,12 +20,12 @@ enum console_action { CONSOLE_NOTHING, CONSOLE_QUIT };
 
 struct console {
 	enum serial_kind kind;
-	int out_fd;    /* guest output goes here; -1: dropped */
-	int in_fd;     /* input comes from here; -1: none */
-	int listen_fd; /* socket: the listening socket */
+	int out_fd;	      /* guest output goes here; -1: dropped */
+	int in_fd;	      /* input comes from here; -1: none */
+	int listen_fd;	      /* socket: the listening socket */
 	bool out_nonblocking; /* pty/socket: drop output nobody reads */
-	bool raw_tty;  /* stdin was a terminal we put in raw mode */
-	bool escapes;  /* Ctrl-A commands are active (interactive terminal) */
+	bool raw_tty;	      /* stdin was a terminal we put in raw mode */
+	bool escapes;	      /* Ctrl-A commands are active (interactive terminal) */
 	bool escape_pending;
 	struct termios saved_termios;
 	char pty_name[64];

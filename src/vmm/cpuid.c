@@ -42,9 +42,9 @@ unsigned cpuid_id_bits(unsigned n)
 	return bits;
 }
 
-#define CPUID_1_ECX_HYPERVISOR (1u << 31)
-#define CPUID_1_ECX_TSC_DEADLINE (1u << 24)
-#define CPUID_1_EDX_HTT (1u << 28)
+#define CPUID_1_ECX_HYPERVISOR	      (1u << 31)
+#define CPUID_1_ECX_TSC_DEADLINE      (1u << 24)
+#define CPUID_1_EDX_HTT		      (1u << 28)
 #define CPUID_7_EDX_ARCH_CAPABILITIES (1u << 29)
 
 struct kvm_cpuid2 *cpuid_for_vcpu(const struct kvm_cpuid2 *supported,
@@ -117,8 +117,7 @@ struct kvm_cpuid2 *cpuid_for_vcpu(const struct kvm_cpuid2 *supported,
 			e->ebx = apic_id & 0xff;
 			e->ecx = 0;
 			break;
-		default:
-			break;
+		default: break;
 		}
 	}
 	return c;

@@ -15,7 +15,7 @@ static void layout_regions(struct guest_mem *m, uint8_t *base, uint64_t ram_size
 	if (ram_size > low) {
 		m->nregions = 2;
 		m->region[1] = (struct guest_mem_region){
-		    .gpa = LAYOUT_HIGHMEM_START, .size = ram_size - low, .hva = base + low};
+			.gpa = LAYOUT_HIGHMEM_START, .size = ram_size - low, .hva = base + low};
 	}
 }
 
@@ -86,7 +86,10 @@ int guest_mem_read(const struct guest_mem *m, uint64_t gpa, void *dst, size_t le
 	return 0;
 }
 
-uint64_t guest_mem_lowmem_end(const struct guest_mem *m) { return m->region[0].size; }
+uint64_t guest_mem_lowmem_end(const struct guest_mem *m)
+{
+	return m->region[0].size;
+}
 
 uint64_t guest_mem_top(const struct guest_mem *m)
 {

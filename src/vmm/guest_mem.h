@@ -20,7 +20,7 @@ struct guest_mem {
 	struct guest_mem_region region[GUEST_MEM_MAX_REGIONS];
 	unsigned nregions;
 	uint64_t ram_size; /* total bytes of RAM, as declared */
-	void *mapping;     /* one host mapping holding all regions */
+	void *mapping;	   /* one host mapping holding all regions */
 	size_t mapping_size;
 };
 

@@ -16,20 +16,23 @@ static const struct {
 	const char *name;
 	const char *why;
 } required_caps[] = {
-    {KVM_CAP_USER_MEMORY, "KVM_CAP_USER_MEMORY", "guest RAM"},
-    {KVM_CAP_IRQCHIP, "KVM_CAP_IRQCHIP", "in-kernel PIC/IOAPIC/LAPIC"},
-    {KVM_CAP_HLT, "KVM_CAP_HLT", "idle vCPUs halt in the kernel"},
-    {KVM_CAP_SET_TSS_ADDR, "KVM_CAP_SET_TSS_ADDR", "real-mode TSS placement"},
-    {KVM_CAP_SET_IDENTITY_MAP_ADDR, "KVM_CAP_SET_IDENTITY_MAP_ADDR", "identity map placement"},
-    {KVM_CAP_EXT_CPUID, "KVM_CAP_EXT_CPUID", "CPUID setup"},
-    {KVM_CAP_PIT2, "KVM_CAP_PIT2", "in-kernel PIT"},
-    {KVM_CAP_IRQ_ROUTING, "KVM_CAP_IRQ_ROUTING", "GSI routing"},
-    {KVM_CAP_IRQ_INJECT_STATUS, "KVM_CAP_IRQ_INJECT_STATUS", "interrupt lines"},
-    {KVM_CAP_IMMEDIATE_EXIT, "KVM_CAP_IMMEDIATE_EXIT", "stopping vCPUs"},
-    {KVM_CAP_MP_STATE, "KVM_CAP_MP_STATE", "SMP start-up"},
+	{KVM_CAP_USER_MEMORY, "KVM_CAP_USER_MEMORY", "guest RAM"},
+	{KVM_CAP_IRQCHIP, "KVM_CAP_IRQCHIP", "in-kernel PIC/IOAPIC/LAPIC"},
+	{KVM_CAP_HLT, "KVM_CAP_HLT", "idle vCPUs halt in the kernel"},
+	{KVM_CAP_SET_TSS_ADDR, "KVM_CAP_SET_TSS_ADDR", "real-mode TSS placement"},
+	{KVM_CAP_SET_IDENTITY_MAP_ADDR, "KVM_CAP_SET_IDENTITY_MAP_ADDR", "identity map placement"},
+	{KVM_CAP_EXT_CPUID, "KVM_CAP_EXT_CPUID", "CPUID setup"},
+	{KVM_CAP_PIT2, "KVM_CAP_PIT2", "in-kernel PIT"},
+	{KVM_CAP_IRQ_ROUTING, "KVM_CAP_IRQ_ROUTING", "GSI routing"},
+	{KVM_CAP_IRQ_INJECT_STATUS, "KVM_CAP_IRQ_INJECT_STATUS", "interrupt lines"},
+	{KVM_CAP_IMMEDIATE_EXIT, "KVM_CAP_IMMEDIATE_EXIT", "stopping vCPUs"},
+	{KVM_CAP_MP_STATE, "KVM_CAP_MP_STATE", "SMP start-up"},
 };
 
-bool kvm_host_is_pvm(void) { return access("/sys/module/kvm_pvm", F_OK) == 0; }
+bool kvm_host_is_pvm(void)
+{
+	return access("/sys/module/kvm_pvm", F_OK) == 0;
+}
 
 bool kvm_host_has_hw_virt(void)
 {
@@ -55,7 +58,8 @@ int kvm_host_open(struct kvm_host *k, const char *path, char *err, size_t errlen
 		int e = errno;
 		if (e == ENOENT)
 			snprintf(err, errlen,
-				 "%s: %s: this host offers no KVM (load kvm-intel or kvm-amd, enable "
+				 "%s: %s: this host offers no KVM (load kvm-intel or kvm-amd, "
+				 "enable "
 				 "virtualization in the firmware, or run inside the KVM test box: "
 				 "tests/kvmbox/run-in-box)",
 				 path, strerror(e));
@@ -76,8 +80,8 @@ int kvm_host_open(struct kvm_host *k, const char *path, char *err, size_t errlen
 	for (size_t i = 0; i < ARRAY_SIZE(required_caps); i++) {
 		if (ioctl(k->fd, KVM_CHECK_EXTENSION, required_caps[i].cap) <= 0) {
 			snprintf(err, errlen,
-				 "%s: the host kernel lacks %s (needed for %s); use a newer kernel", path,
-				 required_caps[i].name, required_caps[i].why);
+				 "%s: the host kernel lacks %s (needed for %s); use a newer kernel",
+				 path, required_caps[i].name, required_caps[i].why);
 			goto fail;
 		}
 	}

@@ -66,11 +66,11 @@ int machine_init(struct machine *m, struct vm *vm, uint64_t *rsdp)
 	memset(m, 0, sizeof(*m));
 	m->vm = vm;
 	struct serial_config sc = {
-	    .irq = {.set = vm_set_irq, .ctx = vm, .gsi = PORT_COM1_IRQ},
-	    .tx = serial_tx,
-	    .tx_ctx = m,
-	    .rx_space = serial_rx_space,
-	    .rx_space_ctx = m,
+		.irq = {.set = vm_set_irq, .ctx = vm, .gsi = PORT_COM1_IRQ},
+		.tx = serial_tx,
+		.tx_ctx = m,
+		.rx_space = serial_rx_space,
+		.rx_space_ctx = m,
 	};
 	m->serial = serial_create(&sc);
 	m->rtc = rtc_create(NULL);
@@ -78,9 +78,9 @@ int machine_init(struct machine *m, struct vm *vm, uint64_t *rsdp)
 	m->i8042 = i8042_create(&kc);
 	m->post = post_create();
 	struct acpi_pm_config pc = {
-	    .sci = {.set = vm_set_irq, .ctx = vm, .gsi = ACPI_SCI_IRQ},
-	    .power_off = guest_power_off,
-	    .ctx = m,
+		.sci = {.set = vm_set_irq, .ctx = vm, .gsi = ACPI_SCI_IRQ},
+		.power_off = guest_power_off,
+		.ctx = m,
 	};
 	m->pm = acpi_pm_create(&pc);
 	if (reg(&vm->pio, PORT_COM1, SERIAL_PORT_LEN, &serial_ops, m->serial, "COM1") < 0 ||
@@ -88,7 +88,8 @@ int machine_init(struct machine *m, struct vm *vm, uint64_t *rsdp)
 	    reg(&vm->pio, PORT_I8042_DATA, 1, &i8042_data_ops, m->i8042, "i8042 data") < 0 ||
 	    reg(&vm->pio, PORT_I8042_CMD, 1, &i8042_cmd_ops, m->i8042, "i8042 command") < 0 ||
 	    reg(&vm->pio, PORT_POST, POST_PORT_LEN, &post_ops, m->post, "POST port") < 0 ||
-	    reg(&vm->pio, PORT_ACPI_PM_BASE, ACPI_PM_PORT_LEN, &acpi_pm_ops, m->pm, "ACPI PM") < 0) {
+	    reg(&vm->pio, PORT_ACPI_PM_BASE, ACPI_PM_PORT_LEN, &acpi_pm_ops, m->pm, "ACPI PM") <
+		    0) {
 		log_error("cannot set up the legacy devices");
 		return -1;
 	}
@@ -107,12 +108,12 @@ int machine_init(struct machine *m, struct vm *vm, uint64_t *rsdp)
 		m->mmio64_size = LAYOUT_PCI_MMIO64_MAX_SIZE;
 
 	struct pci_bus_config pcfg = {
-	    .irq_set = vm_set_irq,
-	    .irq_ctx = vm,
-	    .mmio64_base = m->mmio64_base,
-	    .mmio64_size = m->mmio64_size,
-	    .reset = guest_reset,
-	    .reset_ctx = m,
+		.irq_set = vm_set_irq,
+		.irq_ctx = vm,
+		.mmio64_base = m->mmio64_base,
+		.mmio64_size = m->mmio64_size,
+		.reset = guest_reset,
+		.reset_ctx = m,
 	};
 	m->pci = pci_bus_create(&pcfg);
 	if (!m->pci || pci_bus_register(m->pci, &vm->pio, &vm->mmio) < 0) {
@@ -121,17 +122,16 @@ int machine_init(struct machine *m, struct vm *vm, uint64_t *rsdp)
 	}
 
 	struct acpi_config ac = {
-	    .ncpus = vm->cfg->cpus,
-	    .ecam_base = LAYOUT_ECAM_BASE,
-	    .mmio32_base = LAYOUT_PCI_MMIO32_START,
-	    .mmio32_size = LAYOUT_PCI_MMIO32_SIZE,
-	    .mmio64_base = m->mmio64_base,
-	    .mmio64_size = m->mmio64_size,
+		.ncpus = vm->cfg->cpus,
+		.ecam_base = LAYOUT_ECAM_BASE,
+		.mmio32_base = LAYOUT_PCI_MMIO32_START,
+		.mmio32_size = LAYOUT_PCI_MMIO32_SIZE,
+		.mmio64_base = m->mmio64_base,
+		.mmio64_size = m->mmio64_size,
 	};
 	uint8_t *tables = guest_mem_ptr(&vm->mem, LAYOUT_ACPI_START, LAYOUT_ACPI_SIZE);
 	size_t used;
-	if (!tables ||
-	    acpi_build(&ac, tables, LAYOUT_ACPI_SIZE, LAYOUT_ACPI_START, &used) < 0) {
+	if (!tables || acpi_build(&ac, tables, LAYOUT_ACPI_SIZE, LAYOUT_ACPI_START, &used) < 0) {
 		log_error("cannot build the ACPI tables");
 		return -1;
 	}

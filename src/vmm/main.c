@@ -24,8 +24,7 @@ static uint64_t mono_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
-static int load_file(const char *what, const char *path, uint64_t max, uint8_t **data,
-		     size_t *size)
+static int load_file(const char *what, const char *path, uint64_t max, uint8_t **data, size_t *size)
 {
 	int e = read_file(path, (size_t)max, data, size);
 	if (e == -EFBIG) {
@@ -94,9 +93,11 @@ int main(int argc, char **argv)
 		return VMM_EXIT_INTERNAL;
 	}
 	if (kvm.flavour == KVM_FLAVOUR_PVM)
-		log_warn("this host's KVM is kvm-pvm (no VT-x/SVM): every guest kernel instruction is "
-			 "emulated, so stock kernels cannot run at useful speed here (~60 s to a "
-			 "console); use hardware KVM or the KVM test box (tests/kvmbox/run-in-box)");
+		log_warn(
+			"this host's KVM is kvm-pvm (no VT-x/SVM): every guest kernel instruction "
+			"is "
+			"emulated, so stock kernels cannot run at useful speed here (~60 s to a "
+			"console); use hardware KVM or the KVM test box (tests/kvmbox/run-in-box)");
 
 	/* Signals go to the main loop through a signalfd; vCPU threads inherit
 	 * the mask and only ever see the kick signal. */
@@ -117,13 +118,13 @@ int main(int argc, char **argv)
 		return VMM_EXIT_USAGE;
 	}
 	struct boot_request req = {
-	    .kernel_path = cfg.kernel,
-	    .kernel = kernel,
-	    .kernel_size = kernel_size,
-	    .initrd_path = cfg.initrd,
-	    .initrd = initrd,
-	    .initrd_size = initrd_size,
-	    .cmdline = cfg.cmdline,
+		.kernel_path = cfg.kernel,
+		.kernel = kernel,
+		.kernel_size = kernel_size,
+		.initrd_path = cfg.initrd,
+		.initrd = initrd,
+		.initrd_size = initrd_size,
+		.cmdline = cfg.cmdline,
 	};
 	int code;
 	unsigned boots = 0;
@@ -144,11 +145,11 @@ int main(int argc, char **argv)
 				 why == VM_STOP_RESET ? "reset itself" : "triple-faulted");
 			continue;
 		}
-		code = why == VM_STOP_POWEROFF	    ? VMM_EXIT_POWEROFF
-		       : why == VM_STOP_RESET	    ? VMM_EXIT_RESET
+		code = why == VM_STOP_POWEROFF	     ? VMM_EXIT_POWEROFF
+		       : why == VM_STOP_RESET	     ? VMM_EXIT_RESET
 		       : why == VM_STOP_TRIPLE_FAULT ? VMM_EXIT_TRIPLE_FAULT
-		       : why == VM_STOP_QUIT	    ? VMM_EXIT_STOPPED
-						    : VMM_EXIT_INTERNAL;
+		       : why == VM_STOP_QUIT	     ? VMM_EXIT_STOPPED
+						     : VMM_EXIT_INTERNAL;
 		break;
 	}
 	console_close(&console);

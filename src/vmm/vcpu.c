@@ -21,15 +21,15 @@
  * __BOOT_DS = 0x18; PVH wants any flat 32-bit code segment. */
 #define GDT_CODE32 0x08
 #define GDT_CODE64 0x10
-#define GDT_DATA 0x18
-#define GDT_TSS 0x20
+#define GDT_DATA   0x18
+#define GDT_TSS	   0x20
 
 static const uint64_t boot_gdt[] = {
-    0,                     /* null */
-    0x00cf9b000000ffffull, /* 0x08: code, 32-bit, flat, 4 GiB */
-    0x00af9b000000ffffull, /* 0x10: code, 64-bit */
-    0x00cf93000000ffffull, /* 0x18: data, flat, 4 GiB */
-    0x00008b0000000067ull, /* 0x20: 32-bit TSS (busy), base 0 */
+	0,		       /* null */
+	0x00cf9b000000ffffull, /* 0x08: code, 32-bit, flat, 4 GiB */
+	0x00af9b000000ffffull, /* 0x10: code, 64-bit */
+	0x00cf93000000ffffull, /* 0x18: data, flat, 4 GiB */
+	0x00008b0000000067ull, /* 0x20: 32-bit TSS (busy), base 0 */
 };
 
 int vcpu_write_boot_gdt(struct vm *vm)
@@ -37,7 +37,10 @@ int vcpu_write_boot_gdt(struct vm *vm)
 	return guest_mem_write(&vm->mem, LAYOUT_GDT, boot_gdt, sizeof(boot_gdt));
 }
 
-static void kick_handler(int sig) { (void)sig; }
+static void kick_handler(int sig)
+{
+	(void)sig;
+}
 
 void vcpu_init_signals(void)
 {
@@ -51,17 +54,17 @@ static struct kvm_segment seg_from_gdt(uint16_t sel)
 {
 	uint64_t d = boot_gdt[sel >> 3];
 	struct kvm_segment s = {
-	    .base = (uint32_t)(((d >> 16) & 0xffffff) | ((d >> 56) & 0xff) << 24),
-	    .limit = (uint32_t)((d & 0xffff) | ((d >> 48) & 0xf) << 16),
-	    .selector = sel,
-	    .type = (d >> 40) & 0xf,
-	    .present = (d >> 47) & 1,
-	    .dpl = (d >> 45) & 3,
-	    .db = (d >> 54) & 1,
-	    .s = (d >> 44) & 1,
-	    .l = (d >> 53) & 1,
-	    .g = (d >> 55) & 1,
-	    .avl = (d >> 52) & 1,
+		.base = (uint32_t)(((d >> 16) & 0xffffff) | ((d >> 56) & 0xff) << 24),
+		.limit = (uint32_t)((d & 0xffff) | ((d >> 48) & 0xf) << 16),
+		.selector = sel,
+		.type = (d >> 40) & 0xf,
+		.present = (d >> 47) & 1,
+		.dpl = (d >> 45) & 3,
+		.db = (d >> 54) & 1,
+		.s = (d >> 44) & 1,
+		.l = (d >> 53) & 1,
+		.g = (d >> 55) & 1,
+		.avl = (d >> 52) & 1,
 	};
 	if (s.g)
 		s.limit = (s.limit << 12) | 0xfff;
@@ -115,8 +118,8 @@ int vcpu_create(struct vcpu *v, struct vm *vm, unsigned id)
 		return -1;
 	}
 	struct cpuid_vm_info info = {
-	    .ncpus = vm->cfg->cpus,
-	    .hide_arch_capabilities = vm->kvm->flavour == KVM_FLAVOUR_PVM,
+		.ncpus = vm->cfg->cpus,
+		.hide_arch_capabilities = vm->kvm->flavour == KVM_FLAVOUR_PVM,
 	};
 	struct kvm_cpuid2 *c = cpuid_for_vcpu(vm->supported_cpuid, &info, id);
 	if (!c || ioctl(v->fd, KVM_SET_CPUID2, c) < 0) {
@@ -160,15 +163,17 @@ int vcpu_setup_boot_regs(struct vcpu *v, const struct boot_image *boot)
 		}
 		sregs.cs = seg_from_gdt(GDT_CODE64);
 		sregs.cr3 = cr3;
-		sregs.cr4 |= 1u << 5;                 /* PAE */
-		sregs.cr0 = (sregs.cr0 | 1u | 1u << 31 | 1u << 4) & ~(3u << 29); /* PE PG ET, caches on */
-		sregs.efer |= 1u << 8 | 1u << 10;     /* LME, LMA */
+		sregs.cr4 |= 1u << 5; /* PAE */
+		sregs.cr0 = (sregs.cr0 | 1u | 1u << 31 | 1u << 4) &
+			    ~(3u << 29);	  /* PE PG ET, caches on */
+		sregs.efer |= 1u << 8 | 1u << 10; /* LME, LMA */
 		regs.rip = boot->entry;
 		regs.rsi = boot->params;
 		regs.rsp = LAYOUT_BOOT_STACK;
 	} else {
 		sregs.cs = seg_from_gdt(GDT_CODE32);
-		sregs.cr0 = (sregs.cr0 | 1u | 1u << 4) & ~(1u << 31 | 3u << 29); /* PE ET, no paging */
+		sregs.cr0 =
+			(sregs.cr0 | 1u | 1u << 4) & ~(1u << 31 | 3u << 29); /* PE ET, no paging */
 		sregs.cr4 = 0;
 		sregs.efer = 0;
 		regs.rip = boot->entry;
@@ -239,8 +244,8 @@ static void report_internal_error(struct vcpu *v)
 {
 	struct kvm_run *run = v->run;
 	const char *what = run->internal.suberror == KVM_INTERNAL_ERROR_EMULATION
-			       ? "the host kernel could not emulate an instruction"
-			       : "KVM internal error";
+				   ? "the host kernel could not emulate an instruction"
+				   : "KVM internal error";
 	char bytes[3 * 16 + 1] = "";
 	if (run->internal.suberror == KVM_INTERNAL_ERROR_EMULATION && run->internal.ndata >= 3) {
 		/* With KVM_CAP_EXIT_ON_EMULATION_FAILURE the instruction bytes
@@ -288,8 +293,7 @@ static void *vcpu_thread(void *arg)
 			atomic_fetch_add_explicit(&v->stats.mmio, 1, memory_order_relaxed);
 			handle_mmio(v);
 			break;
-		case KVM_EXIT_INTR:
-			break;
+		case KVM_EXIT_INTR: break;
 		case KVM_EXIT_SHUTDOWN:
 			/* A triple fault: a real PC resets. */
 			log_info("vCPU %u: the guest triple-faulted", v->id);
@@ -302,9 +306,7 @@ static void *vcpu_thread(void *arg)
 			case KVM_SYSTEM_EVENT_SHUTDOWN:
 				vm_request_stop(vm, VM_STOP_POWEROFF);
 				break;
-			case KVM_SYSTEM_EVENT_RESET:
-				vm_request_stop(vm, VM_STOP_RESET);
-				break;
+			case KVM_SYSTEM_EVENT_RESET: vm_request_stop(vm, VM_STOP_RESET); break;
 			default:
 				log_error("vCPU %u: the guest crashed (system event %u)", v->id,
 					  v->run->system_event.type);
@@ -324,7 +326,8 @@ static void *vcpu_thread(void *arg)
 		case KVM_EXIT_FAIL_ENTRY:
 			log_error("vCPU %u: KVM could not enter the guest (hardware reason 0x%llx)",
 				  v->id,
-				  (unsigned long long)v->run->fail_entry.hardware_entry_failure_reason);
+				  (unsigned long long)
+					  v->run->fail_entry.hardware_entry_failure_reason);
 			vcpu_dump_regs(v, "state at the failed entry");
 			vm_request_stop(vm, VM_STOP_ERROR);
 			break;

@@ -79,10 +79,10 @@ static int setup_gsi_routing(struct vm *vm)
 static int add_memslot(struct vm *vm, uint32_t slot, const struct guest_mem_region *reg)
 {
 	struct kvm_userspace_memory_region mr = {
-	    .slot = slot,
-	    .guest_phys_addr = reg->gpa,
-	    .memory_size = reg->size,
-	    .userspace_addr = (uint64_t)(uintptr_t)reg->hva,
+		.slot = slot,
+		.guest_phys_addr = reg->gpa,
+		.memory_size = reg->size,
+		.userspace_addr = (uint64_t)(uintptr_t)reg->hva,
 	};
 	return ioctl(vm->fd, KVM_SET_USER_MEMORY_REGION, &mr);
 }
@@ -114,16 +114,16 @@ int vm_create(struct vm *vm, const struct vmm_config *cfg, struct kvm_host *kvm,
 	char s1[32], s2[32];
 
 	if (cfg->cpus > (unsigned)kvm->max_vcpus)
-		FAIL(VMM_EXIT_USAGE, "--cpus %u: this host's KVM allows at most %d vCPUs", cfg->cpus,
-		     kvm->max_vcpus);
+		FAIL(VMM_EXIT_USAGE, "--cpus %u: this host's KVM allows at most %d vCPUs",
+		     cfg->cpus, kvm->max_vcpus);
 	vm->supported_cpuid = cpuid_get_supported(kvm->fd);
 	if (!vm->supported_cpuid)
 		FAIL(VMM_EXIT_INTERNAL, "KVM_GET_SUPPORTED_CPUID failed: %s", strerror(errno));
 	vm->phys_bits = host_phys_bits(vm->supported_cpuid);
 	uint64_t limit = 1ull << vm->phys_bits;
 	uint64_t top = cfg->memory <= LAYOUT_PCI_HOLE_START
-			   ? cfg->memory
-			   : LAYOUT_HIGHMEM_START + (cfg->memory - LAYOUT_PCI_HOLE_START);
+			       ? cfg->memory
+			       : LAYOUT_HIGHMEM_START + (cfg->memory - LAYOUT_PCI_HOLE_START);
 	if (top > limit || top < cfg->memory)
 		FAIL(VMM_EXIT_USAGE,
 		     "--memory %s does not fit the guest's %u-bit physical address space (at most "
@@ -156,7 +156,8 @@ int vm_create(struct vm *vm, const struct vmm_config *cfg, struct kvm_host *kvm,
 		FAIL(VMM_EXIT_INTERNAL, "KVM_SET_GSI_ROUTING failed: %s", strerror(errno));
 	for (unsigned i = 0; i < vm->mem.nregions; i++)
 		if (add_memslot(vm, i, &vm->mem.region[i]) < 0)
-			FAIL(VMM_EXIT_INTERNAL, "KVM_SET_USER_MEMORY_REGION (%s at 0x%llx) failed: %s",
+			FAIL(VMM_EXIT_INTERNAL,
+			     "KVM_SET_USER_MEMORY_REGION (%s at 0x%llx) failed: %s",
 			     format_size(vm->mem.region[i].size, s1, sizeof(s1)),
 			     (unsigned long long)vm->mem.region[i].gpa, strerror(errno));
 
@@ -200,7 +201,8 @@ static void handle_signal(struct vm *vm, int sig)
 	case SIGTERM:
 		if (!sigterm_seen) {
 			sigterm_seen = true;
-			log_info("SIGTERM: pressing the ACPI power button (send it again to stop at once)");
+			log_info("SIGTERM: pressing the ACPI power button (send it again to stop "
+				 "at once)");
 			machine_power_button(&vm->machine);
 			return;
 		}

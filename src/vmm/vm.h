@@ -20,10 +20,10 @@
 enum vm_stop_reason {
 	VM_RUNNING = 0,
 	VM_STOP_POWEROFF,     /* ACPI S5 */
-	VM_STOP_RESET,        /* i8042 reset line, KVM reset event */
+	VM_STOP_RESET,	      /* i8042 reset line, KVM reset event */
 	VM_STOP_TRIPLE_FAULT, /* KVM_EXIT_SHUTDOWN */
-	VM_STOP_QUIT,         /* Ctrl-A x, SIGINT, second SIGTERM */
-	VM_STOP_ERROR,        /* an internal error, already logged */
+	VM_STOP_QUIT,	      /* Ctrl-A x, SIGINT, second SIGTERM */
+	VM_STOP_ERROR,	      /* an internal error, already logged */
 };
 
 struct vm {

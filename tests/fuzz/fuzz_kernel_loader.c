@@ -31,15 +31,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		return 0;
 	memcpy(copy, data, size);
 	struct boot_request req = {
-	    .kernel_path = "fuzz",
-	    .kernel = copy,
-	    .kernel_size = size,
-	    .initrd_path = "fuzz-initrd",
-	    .initrd = (size & 1) ? initrd : NULL,
-	    .initrd_size = (size & 1) ? sizeof(initrd) : 0,
-	    .cmdline = "console=ttyS0",
-	    .rsdp_addr = 0xe0000,
-	    .e820 = &map,
+		.kernel_path = "fuzz",
+		.kernel = copy,
+		.kernel_size = size,
+		.initrd_path = "fuzz-initrd",
+		.initrd = (size & 1) ? initrd : NULL,
+		.initrd_size = (size & 1) ? sizeof(initrd) : 0,
+		.cmdline = "console=ttyS0",
+		.rsdp_addr = 0xe0000,
+		.e820 = &map,
 	};
 	struct boot_image img;
 	char err[512];

@@ -53,15 +53,22 @@ static size_t seed_elf(uint8_t *k, size_t cap)
 	if (size > cap)
 		return 0;
 	memset(k, 0, size);
-	Elf64_Ehdr eh = {.e_type = ET_EXEC, .e_machine = EM_X86_64, .e_entry = 0x200000,
-			 .e_phoff = sizeof(Elf64_Ehdr), .e_phentsize = sizeof(Elf64_Phdr), .e_phnum = 2};
+	Elf64_Ehdr eh = {.e_type = ET_EXEC,
+			 .e_machine = EM_X86_64,
+			 .e_entry = 0x200000,
+			 .e_phoff = sizeof(Elf64_Ehdr),
+			 .e_phentsize = sizeof(Elf64_Phdr),
+			 .e_phnum = 2};
 	memcpy(eh.e_ident, ELFMAG, SELFMAG);
 	eh.e_ident[EI_CLASS] = ELFCLASS64;
 	eh.e_ident[EI_DATA] = ELFDATA2LSB;
 	Elf64_Phdr ph[2] = {
-	    {.p_type = PT_LOAD, .p_offset = 1024, .p_paddr = 0x200000, .p_filesz = 1024,
-	     .p_memsz = 8192},
-	    {.p_type = PT_NOTE, .p_offset = 512, .p_filesz = 20},
+		{.p_type = PT_LOAD,
+		 .p_offset = 1024,
+		 .p_paddr = 0x200000,
+		 .p_filesz = 1024,
+		 .p_memsz = 8192},
+		{.p_type = PT_NOTE, .p_offset = 512, .p_filesz = 20},
 	};
 	memcpy(k, &eh, sizeof(eh));
 	memcpy(k + sizeof(eh), ph, sizeof(ph));
@@ -81,9 +88,10 @@ static void mutate(uint8_t *buf, size_t *size, size_t cap)
 			break;
 		case 1: /* an interesting value somewhere in the headers */
 			if (*size >= 8) {
-				static const uint64_t vals[] = {0, 1, 0x7f, 0xff, 0xffff, 0xffffffff,
-								UINT64_MAX, 0x8000000000000000ull,
-								0x100000, 0xe0000};
+				static const uint64_t vals[] = {
+					0,	  1,	      0x7f,	  0xff,
+					0xffff,	  0xffffffff, UINT64_MAX, 0x8000000000000000ull,
+					0x100000, 0xe0000};
 				size_t at = next() % (*size < 0x300 ? *size - 7 : 0x300);
 				uint64_t v = vals[next() % ARRAY_SIZE(vals)];
 				memcpy(buf + at, &v, 1 + next() % 8);

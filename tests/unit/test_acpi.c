@@ -52,12 +52,12 @@ struct blob {
 static struct acpi_config default_config(unsigned ncpus)
 {
 	struct acpi_config c = {
-	    .ncpus = ncpus,
-	    .ecam_base = LAYOUT_ECAM_BASE,
-	    .mmio32_base = LAYOUT_PCI_MMIO32_START,
-	    .mmio32_size = LAYOUT_PCI_MMIO32_SIZE,
-	    .mmio64_base = 0x140000000ull,
-	    .mmio64_size = 1ull << 30,
+		.ncpus = ncpus,
+		.ecam_base = LAYOUT_ECAM_BASE,
+		.mmio32_base = LAYOUT_PCI_MMIO32_START,
+		.mmio32_size = LAYOUT_PCI_MMIO32_SIZE,
+		.mmio64_base = 0x140000000ull,
+		.mmio64_size = 1ull << 30,
 	};
 	return c;
 }
@@ -166,7 +166,7 @@ static void check_fadt(const uint8_t *f)
 	assert_int_equal(get16(f + 109), 1u << 2); /* VGA not present, no 8042 */
 	uint32_t flags = get32(f + 112);
 	assert_int_equal(flags, (1u << 0) | (1u << 2) | (1u << 5) | (1u << 8));
-	assert_int_equal(flags & (1u << 4), 0);  /* fixed power button */
+	assert_int_equal(flags & (1u << 4), 0);	 /* fixed power button */
 	assert_int_equal(flags & (1u << 10), 0); /* no reset register */
 	assert_int_equal(flags & (1u << 20), 0); /* not hardware-reduced */
 	check_gas(f + 148, 32, 2, PORT_ACPI_PM1A_EVT);
@@ -239,8 +239,7 @@ static void check_madt(const uint8_t *m, unsigned ncpus)
 			assert_int_equal(e[8], 1);
 			nx2nmi++;
 			break;
-		default:
-			fail_msg("unexpected MADT entry type %u", e[0]);
+		default: fail_msg("unexpected MADT entry type %u", e[0]);
 		}
 		off += e[1];
 	}
@@ -465,8 +464,8 @@ static const char *judge_dir = "";
 
 static void fail_with_log(const char *what, const char *log)
 {
-	print_error("%s (files kept in %s)\n---- tool output ----\n%s\n---------------------\n", what,
-		    judge_dir, log);
+	print_error("%s (files kept in %s)\n---- tool output ----\n%s\n---------------------\n",
+		    what, judge_dir, log);
 	fail();
 }
 
@@ -487,7 +486,8 @@ static const char *judge_iasl(void)
 {
 	const char *iasl = getenv("IASL");
 	if (!iasl || !*iasl) {
-		print_message("skipped: iasl (Debian package acpica-tools) not found, IASL not set\n");
+		print_message(
+			"skipped: iasl (Debian package acpica-tools) not found, IASL not set\n");
 		return NULL;
 	}
 	return iasl;
@@ -496,7 +496,8 @@ static const char *judge_iasl(void)
 /* Disassemble one table, check the listing is clean, recompile it and
  * require the same bytes back (iasl stamps its own creator fields and
  * therefore a new checksum: bytes 9 and 28-35 may differ). */
-static void iasl_round_trip(const char *iasl, const char *dir, const char *name, const uint8_t *t, bool aml)
+static void iasl_round_trip(const char *iasl, const char *dir, const char *name, const uint8_t *t,
+			    bool aml)
 {
 	char cmd[1024], *out;
 	uint32_t len = get32(t + 4);
@@ -637,17 +638,18 @@ static void test_acpiexec_osc(void **state)
 		 "evaluate \\_SB.PCI0._OSC %s 1 3 %s; "
 		 "evaluate \\_SB.PCI0._OSC %s 2 3 (00 00 00 00 00 00 00 00 07 00 00 00); "
 		 "evaluate \\_SB.PCI0._CRS; evaluate \\_SB.MRES._CRS; evaluate \\_SB.LK23._CRS; "
-		 "evaluate \\_SB.LK23._SRS (89 06 00 09 01 17 00 00 00 79 00); evaluate \\_SB.LK23._DIS; "
+		 "evaluate \\_SB.LK23._SRS (89 06 00 09 01 17 00 00 00 79 00); evaluate "
+		 "\\_SB.LK23._DIS; "
 		 "evaluate \\_S5' dsdt.dat",
 		 acpiexec, uuid, caps, other, caps, uuid);
 	int rc = run_in(dir, cmd, &out);
 	if (rc != 0 || has_problem(out) || strstr(out, "Exception") || strstr(out, "failed"))
 		fail_with_log("acpiexec reported a problem", out);
 	static const char *const want[] = {
-	    "11 00 00 00 1F 00 00 00 1F 00 00 00", /* granted 0x1f of 0xff, masked */
-	    "05 00 00 00 1F 00 00 00 FF 00 00 00", /* unknown UUID */
-	    "08 00 00 00 00 00 00 00 07 00 00 00", /* unknown revision */
-	    "89 06 00 09 01 17 00 00 00 79 00",    /* LK23: GSI 23 level high shared */
+		"11 00 00 00 1F 00 00 00 1F 00 00 00", /* granted 0x1f of 0xff, masked */
+		"05 00 00 00 1F 00 00 00 FF 00 00 00", /* unknown UUID */
+		"08 00 00 00 00 00 00 00 07 00 00 00", /* unknown revision */
+		"89 06 00 09 01 17 00 00 00 79 00",    /* LK23: GSI 23 level high shared */
 	};
 	for (unsigned i = 0; i < ARRAY_SIZE(want); i++)
 		if (!strstr(out, want[i]))
@@ -660,22 +662,14 @@ static void test_acpiexec_osc(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_tables_1cpu),
-	    cmocka_unit_test(test_tables_2cpus),
-	    cmocka_unit_test(test_tables_4cpus),
-	    cmocka_unit_test(test_tables_255cpus),
-	    cmocka_unit_test(test_tables_256cpus),
-	    cmocka_unit_test(test_other_gpa),
-	    cmocka_unit_test(test_without_mmio64),
-	    cmocka_unit_test(test_extra_aml),
-	    cmocka_unit_test(test_buffer_too_small),
-	    cmocka_unit_test(test_bad_config),
-	    cmocka_unit_test(test_iasl_1cpu),
-	    cmocka_unit_test(test_iasl_2cpus),
-	    cmocka_unit_test(test_iasl_4cpus),
-	    cmocka_unit_test(test_iasl_255cpus),
-	    cmocka_unit_test(test_iasl_256cpus),
-	    cmocka_unit_test(test_acpiexec_osc),
+		cmocka_unit_test(test_tables_1cpu),	 cmocka_unit_test(test_tables_2cpus),
+		cmocka_unit_test(test_tables_4cpus),	 cmocka_unit_test(test_tables_255cpus),
+		cmocka_unit_test(test_tables_256cpus),	 cmocka_unit_test(test_other_gpa),
+		cmocka_unit_test(test_without_mmio64),	 cmocka_unit_test(test_extra_aml),
+		cmocka_unit_test(test_buffer_too_small), cmocka_unit_test(test_bad_config),
+		cmocka_unit_test(test_iasl_1cpu),	 cmocka_unit_test(test_iasl_2cpus),
+		cmocka_unit_test(test_iasl_4cpus),	 cmocka_unit_test(test_iasl_255cpus),
+		cmocka_unit_test(test_iasl_256cpus),	 cmocka_unit_test(test_acpiexec_osc),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

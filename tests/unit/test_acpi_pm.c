@@ -18,14 +18,17 @@ static void rec_sci(void *ctx, uint32_t gsi, int level)
 	sci_calls++;
 }
 
-static void rec_power_off(void *ctx) { power_offs++; }
+static void rec_power_off(void *ctx)
+{
+	power_offs++;
+}
 
 static struct acpi_pm *make(void)
 {
 	sci_level = sci_calls = power_offs = 0;
 	struct acpi_pm_config cfg = {
-	    .sci = {.set = rec_sci, .gsi = ACPI_SCI_IRQ},
-	    .power_off = rec_power_off,
+		.sci = {.set = rec_sci, .gsi = ACPI_SCI_IRQ},
+		.power_off = rec_power_off,
 	};
 	struct acpi_pm *pm = acpi_pm_create(&cfg);
 	assert_non_null(pm);
@@ -47,14 +50,14 @@ static void wr(struct acpi_pm *pm, uint16_t port, uint32_t len, uint32_t v)
 }
 
 #define PM1_STS PORT_ACPI_PM1A_EVT
-#define PM1_EN (PORT_ACPI_PM1A_EVT + 2)
+#define PM1_EN	(PORT_ACPI_PM1A_EVT + 2)
 #define PM1_CNT PORT_ACPI_PM1A_CNT
 
 static void test_s5_power_off(void **state)
 {
 	struct acpi_pm *pm = make();
 	assert_int_equal(rd(pm, PM1_CNT, 2), 0x0001); /* SCI_EN, no SMI handshake */
-	wr(pm, PM1_CNT, 2, ACPI_S5_SLP_TYP << 10); /* type alone: nothing yet */
+	wr(pm, PM1_CNT, 2, ACPI_S5_SLP_TYP << 10);    /* type alone: nothing yet */
 	assert_int_equal(power_offs, 0);
 	assert_int_equal(rd(pm, PM1_CNT, 2), 0x0001 | ACPI_S5_SLP_TYP << 10);
 	wr(pm, PM1_CNT, 2, ACPI_S5_SLP_TYP << 10 | 0x2000);
@@ -188,9 +191,11 @@ static void test_junk(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_s5_power_off),     cmocka_unit_test(test_other_sleep_ignored),
-	    cmocka_unit_test(test_power_button_sci), cmocka_unit_test(test_timer),
-	    cmocka_unit_test(test_junk),
+		cmocka_unit_test(test_s5_power_off),
+		cmocka_unit_test(test_other_sleep_ignored),
+		cmocka_unit_test(test_power_button_sci),
+		cmocka_unit_test(test_timer),
+		cmocka_unit_test(test_junk),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -89,7 +89,12 @@ static void test_pkglength_in_scope(void **state)
 {
 	static const size_t bodies[] = {58, 59, 4089, 4090, 0xffff8, 0xffff9};
 	static const uint8_t want_lens[][4] = {
-	    {0x3f}, {0x41, 0x04}, {0x4f, 0xff}, {0x81, 0x00, 0x01}, {0x8f, 0xff, 0xff}, {0xc1, 0x00, 0x00, 0x01},
+		{0x3f},
+		{0x41, 0x04},
+		{0x4f, 0xff},
+		{0x81, 0x00, 0x01},
+		{0x8f, 0xff, 0xff},
+		{0xc1, 0x00, 0x00, 0x01},
 	};
 	static const unsigned want_n[] = {1, 2, 2, 3, 3, 4};
 	uint8_t *filler = calloc(1, 0x100000);
@@ -152,7 +157,8 @@ static void test_integers(void **state)
 	aml_word_const(&b, 1);
 	aml_dword_const(&b, 2);
 	aml_qword_const(&b, 3);
-	EXPECT(&b, 0x0a, 0x00, 0x0b, 0x01, 0x00, 0x0c, 0x02, 0, 0, 0, 0x0e, 0x03, 0, 0, 0, 0, 0, 0, 0);
+	EXPECT(&b, 0x0a, 0x00, 0x0b, 0x01, 0x00, 0x0c, 0x02, 0, 0, 0, 0x0e, 0x03, 0, 0, 0, 0, 0, 0,
+	       0);
 	aml_free(&b);
 }
 
@@ -188,7 +194,8 @@ static void test_name_strings(void **state)
 
 static void test_name_strings_rejected(void **state)
 {
-	static const char *const bad[] = {"1ABC", "ABCDE", "abc", "A..B", "A.", ".A", "A-B", "\\^A", "A B"};
+	static const char *const bad[] = {"1ABC", "ABCDE", "abc",  "A..B", "A.",
+					  ".A",	  "A-B",   "\\^A", "A B"};
 	for (unsigned i = 0; i < ARRAY_SIZE(bad); i++) {
 		struct aml_buf b;
 		aml_init(&b);
@@ -243,8 +250,8 @@ static void test_uuid(void **state)
 	struct aml_buf b;
 	aml_init(&b);
 	aml_uuid(&b, "33DB4D5B-1FF7-401C-9657-7441C03DD766");
-	EXPECT(&b, 0x11, 0x13, 0x0a, 0x10, 0x5b, 0x4d, 0xdb, 0x33, 0xf7, 0x1f, 0x1c, 0x40, 0x96, 0x57, 0x74,
-	       0x41, 0xc0, 0x3d, 0xd7, 0x66);
+	EXPECT(&b, 0x11, 0x13, 0x0a, 0x10, 0x5b, 0x4d, 0xdb, 0x33, 0xf7, 0x1f, 0x1c, 0x40, 0x96,
+	       0x57, 0x74, 0x41, 0xc0, 0x3d, 0xd7, 0x66);
 	reset(&b);
 	aml_uuid(&b, "not-a-uuid");
 	assert_true(aml_failed(&b));
@@ -403,25 +410,25 @@ static void test_resource_descriptors(void **state)
 	struct aml_buf b;
 	aml_init(&b);
 	aml_rd_word_bus_number(&b, true, 0, 255);
-	EXPECT(&b, 0x88, 0x0d, 0x00, 0x02, 0x0c, 0x00, 0x00, 0x00, 0x00, 0x00, 0xff, 0x00, 0x00, 0x00, 0x00,
-	       0x01);
+	EXPECT(&b, 0x88, 0x0d, 0x00, 0x02, 0x0c, 0x00, 0x00, 0x00, 0x00, 0x00, 0xff, 0x00, 0x00,
+	       0x00, 0x00, 0x01);
 	reset(&b);
 	aml_rd_io(&b, 0xcf8, 0xcf8, 1, 8);
 	EXPECT(&b, 0x47, 0x01, 0xf8, 0x0c, 0xf8, 0x0c, 0x01, 0x08);
 	reset(&b);
 	aml_rd_word_io(&b, true, 0x0000, 0x0cf7);
-	EXPECT(&b, 0x88, 0x0d, 0x00, 0x01, 0x0c, 0x03, 0x00, 0x00, 0x00, 0x00, 0xf7, 0x0c, 0x00, 0x00, 0xf8,
-	       0x0c);
+	EXPECT(&b, 0x88, 0x0d, 0x00, 0x01, 0x0c, 0x03, 0x00, 0x00, 0x00, 0x00, 0xf7, 0x0c, 0x00,
+	       0x00, 0xf8, 0x0c);
 	reset(&b);
 	aml_rd_dword_memory(&b, true, AML_MEM_NON_CACHEABLE, true, 0xc0000000, 0xdfffffff);
-	EXPECT(&b, 0x87, 0x17, 0x00, 0x00, 0x0c, 0x01, 0, 0, 0, 0, 0x00, 0x00, 0x00, 0xc0, 0xff, 0xff, 0xff,
-	       0xdf, 0, 0, 0, 0, 0x00, 0x00, 0x00, 0x20);
+	EXPECT(&b, 0x87, 0x17, 0x00, 0x00, 0x0c, 0x01, 0, 0, 0, 0, 0x00, 0x00, 0x00, 0xc0, 0xff,
+	       0xff, 0xff, 0xdf, 0, 0, 0, 0, 0x00, 0x00, 0x00, 0x20);
 	reset(&b);
 	/* Consumer, prefetchable (3 << 1), read-only. */
 	aml_rd_qword_memory(&b, false, AML_MEM_PREFETCHABLE, false, 0x100000000ull, 0x13fffffffull);
-	EXPECT(&b, 0x8a, 0x2b, 0x00, 0x00, 0x0d, 0x06, 0, 0, 0, 0, 0, 0, 0, 0, 0x00, 0x00, 0x00, 0x00,
-	       0x01, 0, 0, 0, 0xff, 0xff, 0xff, 0x3f, 0x01, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x00, 0x00, 0x00,
-	       0x40, 0, 0, 0, 0);
+	EXPECT(&b, 0x8a, 0x2b, 0x00, 0x00, 0x0d, 0x06, 0, 0, 0, 0, 0, 0, 0, 0, 0x00, 0x00, 0x00,
+	       0x00, 0x01, 0, 0, 0, 0xff, 0xff, 0xff, 0x3f, 0x01, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+	       0x00, 0x00, 0x00, 0x40, 0, 0, 0, 0);
 	reset(&b);
 	aml_rd_memory32_fixed(&b, true, 0xe0000000, 0x10000000);
 	EXPECT(&b, 0x86, 0x09, 0x00, 0x01, 0x00, 0x00, 0x00, 0xe0, 0x00, 0x00, 0x00, 0x10);
@@ -437,7 +444,8 @@ static void test_resource_descriptors(void **state)
 	size_t rt = aml_restemplate_begin(&b);
 	aml_rd_io(&b, 0x600, 0x600, 1, 12);
 	aml_restemplate_end(&b, rt);
-	EXPECT(&b, 0x11, 0x0d, 0x0a, 0x0a, 0x47, 0x01, 0x00, 0x06, 0x00, 0x06, 0x01, 0x0c, 0x79, 0x00);
+	EXPECT(&b, 0x11, 0x0d, 0x0a, 0x0a, 0x47, 0x01, 0x00, 0x06, 0x00, 0x06, 0x01, 0x0c, 0x79,
+	       0x00);
 	reset(&b);
 
 	aml_rd_word_io(&b, true, 0x10, 0x0f);
@@ -457,54 +465,58 @@ static void test_resource_descriptors(void **state)
 /* ---- iasl as an outside judge ---- */
 
 static const char judge_asl[] =
-    "DefinitionBlock (\"\", \"SSDT\", 2, \"VIREO \", \"AMLTEST \", 1)\n"
-    "{\n"
-    "    Name (\\_S5, Package (0x04) { 0x05, 0x05, Zero, Zero })\n"
-    "    Scope (\\_SB)\n"
-    "    {\n"
-    "        Device (DEV0)\n"
-    "        {\n"
-    "            Name (_HID, EisaId (\"PNP0C02\"))\n"
-    "            Name (_UID, 0x12345678)\n"
-    "            Name (BIG, 0x0000000100000000)\n"
-    "            Name (ALL, Ones)\n"
-    "            Name (STR, \"hello\")\n"
-    "            Name (_CRS, ResourceTemplate ()\n"
-    "            {\n"
-    "                WordBusNumber (ResourceProducer, MinFixed, MaxFixed, PosDecode,\n"
-    "                    0x0000, 0x0000, 0x00FF, 0x0000, 0x0100,,,)\n"
-    "                IO (Decode16, 0x0CF8, 0x0CF8, 0x01, 0x08, )\n"
-    "                WordIO (ResourceProducer, MinFixed, MaxFixed, PosDecode, EntireRange,\n"
-    "                    0x0000, 0x0D00, 0xFFFF, 0x0000, 0xF300,,, , TypeStatic, DenseTranslation)\n"
-    "                DWordMemory (ResourceProducer, PosDecode, MinFixed, MaxFixed, NonCacheable, "
-    "ReadWrite,\n"
-    "                    0x00000000, 0xC0000000, 0xDFFFFFFF, 0x00000000, 0x20000000,,, , "
-    "AddressRangeMemory, TypeStatic)\n"
-    "                QWordMemory (ResourceProducer, PosDecode, MinFixed, MaxFixed, Cacheable, "
-    "ReadWrite,\n"
-    "                    0x0, 0x0000000800000000, 0x0000000BFFFFFFFF, 0x0, 0x0000000400000000,,, , "
-    "AddressRangeMemory, TypeStatic)\n"
-    "                Memory32Fixed (ReadWrite, 0xE0000000, 0x10000000, )\n"
-    "                Interrupt (ResourceConsumer, Level, ActiveHigh, Shared, ,, ) { 0x00000017 }\n"
-    "            })\n"
-    "            Method (_OSC, 4, Serialized)\n"
-    "            {\n"
-    "                CreateDWordField (Arg3, Zero, CDW1)\n"
-    "                If (LEqual (Arg0, ToUUID (\"33db4d5b-1ff7-401c-9657-7441c03dd766\")))\n"
-    "                {\n"
-    "                    And (CDW1, 0x1F, Local0)\n"
-    "                    If (LNotEqual (Local0, CDW1)) { Or (CDW1, 0x10, CDW1) }\n"
-    "                    Store (Local0, CDW1)\n"
-    "                }\n"
-    "                Else\n"
-    "                {\n"
-    "                    Or (CDW1, 0x04, CDW1)\n"
-    "                }\n"
-    "                Return (Arg3)\n"
-    "            }\n"
-    "        }\n"
-    "    }\n"
-    "}\n";
+	"DefinitionBlock (\"\", \"SSDT\", 2, \"VIREO \", \"AMLTEST \", 1)\n"
+	"{\n"
+	"    Name (\\_S5, Package (0x04) { 0x05, 0x05, Zero, Zero })\n"
+	"    Scope (\\_SB)\n"
+	"    {\n"
+	"        Device (DEV0)\n"
+	"        {\n"
+	"            Name (_HID, EisaId (\"PNP0C02\"))\n"
+	"            Name (_UID, 0x12345678)\n"
+	"            Name (BIG, 0x0000000100000000)\n"
+	"            Name (ALL, Ones)\n"
+	"            Name (STR, \"hello\")\n"
+	"            Name (_CRS, ResourceTemplate ()\n"
+	"            {\n"
+	"                WordBusNumber (ResourceProducer, MinFixed, MaxFixed, PosDecode,\n"
+	"                    0x0000, 0x0000, 0x00FF, 0x0000, 0x0100,,,)\n"
+	"                IO (Decode16, 0x0CF8, 0x0CF8, 0x01, 0x08, )\n"
+	"                WordIO (ResourceProducer, MinFixed, MaxFixed, PosDecode, EntireRange,\n"
+	"                    0x0000, 0x0D00, 0xFFFF, 0x0000, 0xF300,,, , TypeStatic, "
+	"DenseTranslation)\n"
+	"                DWordMemory (ResourceProducer, PosDecode, MinFixed, MaxFixed, "
+	"NonCacheable, "
+	"ReadWrite,\n"
+	"                    0x00000000, 0xC0000000, 0xDFFFFFFF, 0x00000000, 0x20000000,,, , "
+	"AddressRangeMemory, TypeStatic)\n"
+	"                QWordMemory (ResourceProducer, PosDecode, MinFixed, MaxFixed, Cacheable, "
+	"ReadWrite,\n"
+	"                    0x0, 0x0000000800000000, 0x0000000BFFFFFFFF, 0x0, "
+	"0x0000000400000000,,, , "
+	"AddressRangeMemory, TypeStatic)\n"
+	"                Memory32Fixed (ReadWrite, 0xE0000000, 0x10000000, )\n"
+	"                Interrupt (ResourceConsumer, Level, ActiveHigh, Shared, ,, ) { 0x00000017 "
+	"}\n"
+	"            })\n"
+	"            Method (_OSC, 4, Serialized)\n"
+	"            {\n"
+	"                CreateDWordField (Arg3, Zero, CDW1)\n"
+	"                If (LEqual (Arg0, ToUUID (\"33db4d5b-1ff7-401c-9657-7441c03dd766\")))\n"
+	"                {\n"
+	"                    And (CDW1, 0x1F, Local0)\n"
+	"                    If (LNotEqual (Local0, CDW1)) { Or (CDW1, 0x10, CDW1) }\n"
+	"                    Store (Local0, CDW1)\n"
+	"                }\n"
+	"                Else\n"
+	"                {\n"
+	"                    Or (CDW1, 0x04, CDW1)\n"
+	"                }\n"
+	"                Return (Arg3)\n"
+	"            }\n"
+	"        }\n"
+	"    }\n"
+	"}\n";
 
 static void build_judge_aml(struct aml_buf *b)
 {
@@ -575,7 +587,8 @@ static void test_against_iasl(void **state)
 {
 	const char *iasl = getenv("IASL");
 	if (!iasl || !*iasl) {
-		print_message("skipped: iasl (Debian package acpica-tools) not found, IASL not set\n");
+		print_message(
+			"skipped: iasl (Debian package acpica-tools) not found, IASL not set\n");
 		skip();
 	}
 	char dir[] = "/tmp/vireo-test-aml-XXXXXX";
@@ -587,7 +600,8 @@ static void test_against_iasl(void **state)
 	fputs(judge_asl, f);
 	fclose(f);
 	/* -p names the output, so nothing lands in the current directory. */
-	snprintf(cmd, sizeof(cmd), "'%s' -p '%s/judge' '%s' > '%s/iasl.log' 2>&1", iasl, dir, path, dir);
+	snprintf(cmd, sizeof(cmd), "'%s' -p '%s/judge' '%s' > '%s/iasl.log' 2>&1", iasl, dir, path,
+		 dir);
 	int rc = system(cmd);
 
 	uint8_t *aml = NULL;
@@ -615,20 +629,20 @@ static void test_against_iasl(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_pkglength_values),
-	    cmocka_unit_test(test_pkglength_for_content),
-	    cmocka_unit_test(test_pkglength_in_scope),
-	    cmocka_unit_test(test_integers),
-	    cmocka_unit_test(test_name_strings),
-	    cmocka_unit_test(test_name_strings_rejected),
-	    cmocka_unit_test(test_eisaid),
-	    cmocka_unit_test(test_uuid),
-	    cmocka_unit_test(test_strings_and_buffers),
-	    cmocka_unit_test(test_named_objects),
-	    cmocka_unit_test(test_methods_and_control_flow),
-	    cmocka_unit_test(test_operators),
-	    cmocka_unit_test(test_resource_descriptors),
-	    cmocka_unit_test(test_against_iasl),
+		cmocka_unit_test(test_pkglength_values),
+		cmocka_unit_test(test_pkglength_for_content),
+		cmocka_unit_test(test_pkglength_in_scope),
+		cmocka_unit_test(test_integers),
+		cmocka_unit_test(test_name_strings),
+		cmocka_unit_test(test_name_strings_rejected),
+		cmocka_unit_test(test_eisaid),
+		cmocka_unit_test(test_uuid),
+		cmocka_unit_test(test_strings_and_buffers),
+		cmocka_unit_test(test_named_objects),
+		cmocka_unit_test(test_methods_and_control_flow),
+		cmocka_unit_test(test_operators),
+		cmocka_unit_test(test_resource_descriptors),
+		cmocka_unit_test(test_against_iasl),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -34,8 +34,14 @@ static int teardown(void **state)
 	return 0;
 }
 
-static void put16(uint8_t *p, uint16_t v) { memcpy(p, &v, 2); }
-static void put32(uint8_t *p, uint32_t v) { memcpy(p, &v, 4); }
+static void put16(uint8_t *p, uint16_t v)
+{
+	memcpy(p, &v, 2);
+}
+static void put32(uint8_t *p, uint32_t v)
+{
+	memcpy(p, &v, 4);
+}
 
 /* A minimal, valid-looking bzImage: 1 setup sector + the boot sector, then
  * pm_size bytes of "kernel". */
@@ -63,9 +69,12 @@ static uint8_t *make_bzimage(size_t pm_size, size_t *size)
 
 static struct boot_request request(const uint8_t *k, size_t size)
 {
-	return (struct boot_request){
-	    .kernel_path = "/k", .kernel = k, .kernel_size = size, .cmdline = "console=ttyS0",
-	    .rsdp_addr = LAYOUT_ACPI_START, .e820 = &map};
+	return (struct boot_request){.kernel_path = "/k",
+				     .kernel = k,
+				     .kernel_size = size,
+				     .cmdline = "console=ttyS0",
+				     .rsdp_addr = LAYOUT_ACPI_START,
+				     .e820 = &map};
 }
 
 static void test_valid_bzimage(void **state)
@@ -189,10 +198,10 @@ static void test_initrd_too_large(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_valid_bzimage),
-	    cmocka_unit_test(test_bad_kernels),
-	    cmocka_unit_test(test_cmdline_limit),
-	    cmocka_unit_test(test_initrd_too_large),
+		cmocka_unit_test(test_valid_bzimage),
+		cmocka_unit_test(test_bad_kernels),
+		cmocka_unit_test(test_cmdline_limit),
+		cmocka_unit_test(test_initrd_too_large),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -183,9 +183,12 @@ static void test_load_store_le(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_dispatch),          cmocka_unit_test(test_unclaimed),
-	    cmocka_unit_test(test_find_edges),        cmocka_unit_test(test_register_refusals),
-	    cmocka_unit_test(test_register_top_of_space), cmocka_unit_test(test_load_store_le),
+		cmocka_unit_test(test_dispatch),
+		cmocka_unit_test(test_unclaimed),
+		cmocka_unit_test(test_find_edges),
+		cmocka_unit_test(test_register_refusals),
+		cmocka_unit_test(test_register_top_of_space),
+		cmocka_unit_test(test_load_store_le),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -78,8 +78,8 @@ static void test_errors(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_defaults_and_values),
-	    cmocka_unit_test(test_errors),
+		cmocka_unit_test(test_defaults_and_values),
+		cmocka_unit_test(test_errors),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

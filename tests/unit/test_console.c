@@ -94,11 +94,11 @@ static void test_backpressure_keeps_order(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_plain_bytes_pass),
-	    cmocka_unit_test(test_ctrl_a_x_quits),
-	    cmocka_unit_test(test_ctrl_a_ctrl_a_sends_one),
-	    cmocka_unit_test(test_no_escapes_on_pipes),
-	    cmocka_unit_test(test_backpressure_keeps_order),
+		cmocka_unit_test(test_plain_bytes_pass),
+		cmocka_unit_test(test_ctrl_a_x_quits),
+		cmocka_unit_test(test_ctrl_a_ctrl_a_sends_one),
+		cmocka_unit_test(test_no_escapes_on_pipes),
+		cmocka_unit_test(test_backpressure_keeps_order),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

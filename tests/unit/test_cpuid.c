@@ -13,15 +13,19 @@ static struct kvm_cpuid2 *table(void)
 	struct kvm_cpuid2 *c = calloc(1, sizeof(*c) + 8 * sizeof(struct kvm_cpuid_entry2));
 	struct kvm_cpuid_entry2 *e = c->entries;
 	e[0] = (struct kvm_cpuid_entry2){.function = 1, .ebx = 0xff00ff08, .edx = 1u << 28};
-	e[1] = (struct kvm_cpuid_entry2){.function = 0xb, .index = 0,
-					 .flags = KVM_CPUID_FLAG_SIGNIFCANT_INDEX};
-	e[2] = (struct kvm_cpuid_entry2){.function = 0xb, .index = 1,
-					 .flags = KVM_CPUID_FLAG_SIGNIFCANT_INDEX};
-	e[3] = (struct kvm_cpuid_entry2){.function = 7, .index = 0, .edx = 1u << 29,
+	e[1] = (struct kvm_cpuid_entry2){
+		.function = 0xb, .index = 0, .flags = KVM_CPUID_FLAG_SIGNIFCANT_INDEX};
+	e[2] = (struct kvm_cpuid_entry2){
+		.function = 0xb, .index = 1, .flags = KVM_CPUID_FLAG_SIGNIFCANT_INDEX};
+	e[3] = (struct kvm_cpuid_entry2){.function = 7,
+					 .index = 0,
+					 .edx = 1u << 29,
 					 .flags = KVM_CPUID_FLAG_SIGNIFCANT_INDEX};
 	e[4] = (struct kvm_cpuid_entry2){.function = 0x40000000, .eax = 0};
 	e[5] = (struct kvm_cpuid_entry2){.function = 0x80000008, .eax = 0x3028, .ecx = 0x0f};
-	e[6] = (struct kvm_cpuid_entry2){.function = 4, .index = 0, .eax = 0xfc004121,
+	e[6] = (struct kvm_cpuid_entry2){.function = 4,
+					 .index = 0,
+					 .eax = 0xfc004121,
 					 .flags = KVM_CPUID_FLAG_SIGNIFCANT_INDEX};
 	c->nent = 7;
 	return c;
@@ -33,11 +37,11 @@ static void test_topology(void **state)
 	struct cpuid_vm_info vm = {.ncpus = 6};
 	struct kvm_cpuid2 *c = cpuid_for_vcpu(sup, &vm, 5);
 	struct kvm_cpuid_entry2 *e = cpuid_find(c, 1, 0);
-	assert_int_equal(e->ebx >> 24, 5);           /* initial APIC ID */
-	assert_int_equal((e->ebx >> 16) & 0xff, 6);  /* logical processors */
-	assert_int_equal(e->ebx & 0xffff, 0xff08);   /* CLFLUSH etc. kept */
-	assert_true(e->ecx & (1u << 31));            /* hypervisor */
-	assert_true(e->edx & (1u << 28));            /* HTT: more than one */
+	assert_int_equal(e->ebx >> 24, 5);	    /* initial APIC ID */
+	assert_int_equal((e->ebx >> 16) & 0xff, 6); /* logical processors */
+	assert_int_equal(e->ebx & 0xffff, 0xff08);  /* CLFLUSH etc. kept */
+	assert_true(e->ecx & (1u << 31));	    /* hypervisor */
+	assert_true(e->edx & (1u << 28));	    /* HTT: more than one */
 	e = cpuid_find(c, 0xb, 1);
 	assert_int_equal(e->eax, 3); /* ceil(log2(6)) */
 	assert_int_equal(e->ebx, 6);
@@ -77,8 +81,8 @@ static void test_id_bits(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_topology),
-	    cmocka_unit_test(test_id_bits),
+		cmocka_unit_test(test_topology),
+		cmocka_unit_test(test_id_bits),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -35,8 +35,7 @@ static void test_small_guest(void **state)
 	assert_int_equal(map.entry[0].type, E820_RAM);
 	assert_int_equal(map.entry[0].size, LAYOUT_EBDA_START);
 	/* All RAM but the EBDA..1 MiB hole is usable. */
-	assert_true(e820_ram_bytes(&map) ==
-		    256 * MiB - (LAYOUT_BIOS_END - LAYOUT_EBDA_START));
+	assert_true(e820_ram_bytes(&map) == 256 * MiB - (LAYOUT_BIOS_END - LAYOUT_EBDA_START));
 	/* ECAM is reserved so Linux accepts the MCFG window. */
 	int ecam = 0;
 	for (unsigned i = 0; i < map.n; i++)
@@ -74,9 +73,9 @@ static void test_exactly_hole_sized_guest(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_small_guest),
-	    cmocka_unit_test(test_large_guest_splits_around_hole),
-	    cmocka_unit_test(test_exactly_hole_sized_guest),
+		cmocka_unit_test(test_small_guest),
+		cmocka_unit_test(test_large_guest_splits_around_hole),
+		cmocka_unit_test(test_exactly_hole_sized_guest),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -58,9 +58,13 @@ static void make(struct image *im, bool pvh)
 	im->eh.e_phoff = offsetof(struct image, ph);
 	im->eh.e_phentsize = sizeof(Elf64_Phdr);
 	im->eh.e_phnum = pvh ? 2 : 1;
-	im->ph[0] = (Elf64_Phdr){.p_type = PT_LOAD, .p_offset = offsetof(struct image, text),
-				 .p_paddr = 0x200000, .p_filesz = 64, .p_memsz = 4096};
-	im->ph[1] = (Elf64_Phdr){.p_type = PT_NOTE, .p_offset = offsetof(struct image, note),
+	im->ph[0] = (Elf64_Phdr){.p_type = PT_LOAD,
+				 .p_offset = offsetof(struct image, text),
+				 .p_paddr = 0x200000,
+				 .p_filesz = 64,
+				 .p_memsz = 4096};
+	im->ph[1] = (Elf64_Phdr){.p_type = PT_NOTE,
+				 .p_offset = offsetof(struct image, note),
 				 .p_filesz = sizeof(im->note)};
 	im->note.nh = (Elf64_Nhdr){.n_namesz = 4, .n_descsz = 4, .n_type = 18};
 	memcpy(im->note.name, "Xen", 4);
@@ -71,8 +75,12 @@ static void make(struct image *im, bool pvh)
 
 static struct boot_request request(const void *k, size_t size)
 {
-	return (struct boot_request){.kernel_path = "/vmlinux", .kernel = k, .kernel_size = size,
-				     .cmdline = "hello", .rsdp_addr = 0xe0000, .e820 = &map};
+	return (struct boot_request){.kernel_path = "/vmlinux",
+				     .kernel = k,
+				     .kernel_size = size,
+				     .cmdline = "hello",
+				     .rsdp_addr = 0xe0000,
+				     .e820 = &map};
 }
 
 static void test_pvh_entry(void **state)
@@ -186,9 +194,9 @@ static void test_bad_elf(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_pvh_entry),
-	    cmocka_unit_test(test_plain_elf64),
-	    cmocka_unit_test(test_bad_elf),
+		cmocka_unit_test(test_pvh_entry),
+		cmocka_unit_test(test_plain_elf64),
+		cmocka_unit_test(test_bad_elf),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -58,9 +58,9 @@ static void test_real_mapping_is_lazy(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_bounds),
-	    cmocka_unit_test(test_high_region),
-	    cmocka_unit_test(test_real_mapping_is_lazy),
+		cmocka_unit_test(test_bounds),
+		cmocka_unit_test(test_high_region),
+		cmocka_unit_test(test_real_mapping_is_lazy),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -37,14 +37,20 @@ static uint8_t data(struct i8042 *k)
 	return v;
 }
 
-static void cmd(struct i8042 *k, uint8_t v) { i8042_cmd_ops.write(k, 0, &v, 1); }
-static void put(struct i8042 *k, uint8_t v) { i8042_data_ops.write(k, 0, &v, 1); }
+static void cmd(struct i8042 *k, uint8_t v)
+{
+	i8042_cmd_ops.write(k, 0, &v, 1);
+}
+static void put(struct i8042 *k, uint8_t v)
+{
+	i8042_data_ops.write(k, 0, &v, 1);
+}
 
 static void test_status(void **state)
 {
 	struct i8042 *k = make();
 	uint8_t s = status(k);
-	assert_true(s & 0x04);         /* system flag */
+	assert_true(s & 0x04);	       /* system flag */
 	assert_int_equal(s & 0x03, 0); /* both buffers empty */
 	assert_int_equal(data(k), 0);
 	i8042_destroy(k);
@@ -109,7 +115,7 @@ static void test_self_tests(void **state)
 	cmd(k, 0xab);
 	assert_int_equal(data(k), 0x00);
 	assert_int_equal(data(k), 0x00); /* empty */
-	cmd(k, 0x12);                    /* unknown: ignored */
+	cmd(k, 0x12);			 /* unknown: ignored */
 	assert_int_equal(status(k) & 0x01, 0);
 	assert_int_equal(resets, 0);
 	i8042_destroy(k);
@@ -151,10 +157,10 @@ static void test_post(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_status),        cmocka_unit_test(test_reset_fe),
-	    cmocka_unit_test(test_reset_outport), cmocka_unit_test(test_command_byte),
-	    cmocka_unit_test(test_self_tests),    cmocka_unit_test(test_junk),
-	    cmocka_unit_test(test_post),
+		cmocka_unit_test(test_status),	      cmocka_unit_test(test_reset_fe),
+		cmocka_unit_test(test_reset_outport), cmocka_unit_test(test_command_byte),
+		cmocka_unit_test(test_self_tests),    cmocka_unit_test(test_junk),
+		cmocka_unit_test(test_post),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -56,10 +56,10 @@ static void t_cfg_write(void *opaque, unsigned reg, unsigned len, uint32_t val)
 }
 
 static const struct pci_device_ops tops = {
-    .bar_read = t_bar_read,
-    .bar_write = t_bar_write,
-    .bar_remap = t_remap,
-    .config_write = t_cfg_write,
+	.bar_read = t_bar_read,
+	.bar_write = t_bar_write,
+	.bar_remap = t_remap,
+	.config_write = t_cfg_write,
 };
 
 static int irq_levels[IOAPIC_NUM_PINS];
@@ -70,7 +70,10 @@ static void t_irq(void *ctx, uint32_t gsi, int level)
 }
 
 static int resets;
-static void t_reset(void *ctx) { resets++; }
+static void t_reset(void *ctx)
+{
+	resets++;
+}
 
 #define MMIO64_BASE (8ull << 30)
 #define MMIO64_SIZE (16ull << 30)
@@ -89,13 +92,13 @@ static struct pci_bus *make_bus(void)
 }
 
 static const struct pci_device_id tid = {
-    .vendor = 0x1af4,
-    .device = 0x1042,
-    .subsys_vendor = 0x1af4,
-    .subsys_id = 0x0002,
-    .revision = 1,
-    .class_code = 0x010000,
-    .irq_pin = 1,
+	.vendor = 0x1af4,
+	.device = 0x1042,
+	.subsys_vendor = 0x1af4,
+	.subsys_id = 0x0002,
+	.revision = 1,
+	.class_code = 0x010000,
+	.irq_pin = 1,
 };
 
 /* A device with every BAR kind: IO 32 B, MEM32 4 KiB, MEM32 prefetchable
@@ -181,7 +184,8 @@ static void test_mechanisms_agree(void **state)
 	make_dev(pb, 3, &t);
 	for (unsigned dev = 0; dev < 5; dev++) {
 		for (unsigned reg = 0; reg < 256; reg++) {
-			assert_int_equal(t1_read(pb, 0, dev, 0, reg, 1), ec_read(pb, 0, dev, 0, reg, 1));
+			assert_int_equal(t1_read(pb, 0, dev, 0, reg, 1),
+					 ec_read(pb, 0, dev, 0, reg, 1));
 			if ((reg & 1) == 0)
 				assert_int_equal(t1_read(pb, 0, dev, 0, reg, 2),
 						 ec_read(pb, 0, dev, 0, reg, 2));
@@ -303,8 +307,8 @@ static void test_read_only_fields(void **state)
 	assert_int_equal(t1_read(pb, 0, 4, 0, 0x04, 2), 0x0547); /* only writable command bits */
 	assert_int_equal(t1_read(pb, 0, 4, 0, 0x08, 4), before[2]);
 	assert_int_equal(t1_read(pb, 0, 4, 0, 0x0c, 1), 0xff); /* cache line size is r/w */
-	assert_int_equal(t1_read(pb, 0, 4, 0, 0x0d, 1), 0); /* latency timer */
-	assert_int_equal(t1_read(pb, 0, 4, 0, 0x0e, 2), 0); /* header type, BIST */
+	assert_int_equal(t1_read(pb, 0, 4, 0, 0x0d, 1), 0);    /* latency timer */
+	assert_int_equal(t1_read(pb, 0, 4, 0, 0x0e, 2), 0);    /* header type, BIST */
 	assert_int_equal(t1_read(pb, 0, 4, 0, 0x2c, 4), before[11]);
 	assert_int_equal(t1_read(pb, 0, 4, 0, 0x34, 4), before[13]);
 	assert_int_equal(t1_read(pb, 0, 4, 0, 0x3c, 1), 0xff); /* interrupt line r/w */
@@ -342,9 +346,9 @@ static void test_nonexistent(void **state)
 	static const unsigned lens[3] = {1, 2, 4};
 	static const uint32_t ones[3] = {0xff, 0xffff, 0xffffffff};
 	for (unsigned i = 0; i < 3; i++) {
-		assert_int_equal(t1_read(pb, 0, 7, 0, 0, lens[i]), ones[i]);  /* empty slot */
-		assert_int_equal(t1_read(pb, 0, 3, 1, 0, lens[i]), ones[i]);  /* function 1 */
-		assert_int_equal(t1_read(pb, 1, 3, 0, 0, lens[i]), ones[i]);  /* bus 1 */
+		assert_int_equal(t1_read(pb, 0, 7, 0, 0, lens[i]), ones[i]); /* empty slot */
+		assert_int_equal(t1_read(pb, 0, 3, 1, 0, lens[i]), ones[i]); /* function 1 */
+		assert_int_equal(t1_read(pb, 1, 3, 0, 0, lens[i]), ones[i]); /* bus 1 */
 		assert_int_equal(ec_read(pb, 255, 31, 7, 0xffc, lens[i]), ones[i]);
 		assert_int_equal(ec_read(pb, 0, 3, 2, 0, lens[i]), ones[i]);
 	}
@@ -369,7 +373,8 @@ static uint32_t win_read(struct pci_bus *pb, enum pci_window k, uint64_t addr, u
 	return (uint32_t)bus_load_le(b, len > 4 ? 4 : len);
 }
 
-static void win_write(struct pci_bus *pb, enum pci_window k, uint64_t addr, uint32_t len, uint32_t v)
+static void win_write(struct pci_bus *pb, enum pci_window k, uint64_t addr, uint32_t len,
+		      uint32_t v)
 {
 	uint64_t base, size;
 	uint8_t b[8] = {0};
@@ -574,7 +579,8 @@ static void test_fuzz(void **state)
 			if ((r >> 8) & 1) { /* point at a real device */
 				off = 0;
 				len = 4;
-				bus_store_le(data, 4, 0x80000000u | ((r >> 9) % 3) << 11 | (r >> 16) % 256);
+				bus_store_le(data, 4,
+					     0x80000000u | ((r >> 9) % 3) << 11 | (r >> 16) % 256);
 			}
 			if (wr)
 				pci_config_port_ops.write(pb, off, data, len);
@@ -628,18 +634,18 @@ static void test_fuzz(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_host_bridge),
-	    cmocka_unit_test(test_mechanisms_agree),
-	    cmocka_unit_test(test_config_address_port),
-	    cmocka_unit_test(test_bar_sizing),
-	    cmocka_unit_test(test_read_only_fields),
-	    cmocka_unit_test(test_status_w1c),
-	    cmocka_unit_test(test_nonexistent),
-	    cmocka_unit_test(test_bar_dispatch),
-	    cmocka_unit_test(test_capabilities),
-	    cmocka_unit_test(test_intx),
-	    cmocka_unit_test(test_assign_register_reset),
-	    cmocka_unit_test(test_fuzz),
+		cmocka_unit_test(test_host_bridge),
+		cmocka_unit_test(test_mechanisms_agree),
+		cmocka_unit_test(test_config_address_port),
+		cmocka_unit_test(test_bar_sizing),
+		cmocka_unit_test(test_read_only_fields),
+		cmocka_unit_test(test_status_w1c),
+		cmocka_unit_test(test_nonexistent),
+		cmocka_unit_test(test_bar_dispatch),
+		cmocka_unit_test(test_capabilities),
+		cmocka_unit_test(test_intx),
+		cmocka_unit_test(test_assign_register_reset),
+		cmocka_unit_test(test_fuzz),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -8,11 +8,14 @@
 
 #include "vmm/dev/rtc.h"
 
-#define NSEC 1000000000ll
+#define NSEC		      1000000000ll
 #define T_2024_02_29_13_45_07 1709214307ll /* a Thursday */
 
 static int64_t fake_ns;
-static int64_t fake_now(void *ctx) { return fake_ns; }
+static int64_t fake_now(void *ctx)
+{
+	return fake_ns;
+}
 
 static struct rtc *make(int64_t secs)
 {
@@ -76,13 +79,13 @@ static void test_binary(void **state)
 static void test_12h(void **state)
 {
 	struct rtc *rtc = make(T_2024_02_29_13_45_07);
-	wr(rtc, 0x0b, 0x00); /* 12 h, BCD */
+	wr(rtc, 0x0b, 0x00);		       /* 12 h, BCD */
 	assert_int_equal(rd(rtc, 0x04), 0x81); /* 1 PM */
-	fake_ns -= 13 * 3600 * NSEC;           /* 00:45 */
+	fake_ns -= 13 * 3600 * NSEC;	       /* 00:45 */
 	assert_int_equal(rd(rtc, 0x04), 0x12); /* 12 AM */
-	fake_ns += 12 * 3600 * NSEC;           /* 12:45 */
+	fake_ns += 12 * 3600 * NSEC;	       /* 12:45 */
 	assert_int_equal(rd(rtc, 0x04), 0x92); /* 12 PM */
-	fake_ns += 10 * 3600 * NSEC;           /* 22:45 */
+	fake_ns += 10 * 3600 * NSEC;	       /* 22:45 */
 	assert_int_equal(rd(rtc, 0x04), 0x90);
 	wr(rtc, 0x0b, 0x04); /* 12 h, binary */
 	assert_int_equal(rd(rtc, 0x04), 0x80 | 10);
@@ -226,7 +229,8 @@ static void test_memory_fields(void **state)
 	assert_int_equal(rd(rtc, 0x17) | rd(rtc, 0x18) << 8, 0xffff);
 	assert_int_equal(rd(rtc, 0x30) | rd(rtc, 0x31) << 8, 0xffff);
 	assert_int_equal(rd(rtc, 0x34) | rd(rtc, 0x35) << 8, ((3ull << 30) - (16 << 20)) >> 16);
-	assert_int_equal(rd(rtc, 0x5b) | rd(rtc, 0x5c) << 8 | rd(rtc, 0x5d) << 16, (5ull << 30) >> 16);
+	assert_int_equal(rd(rtc, 0x5b) | rd(rtc, 0x5c) << 8 | rd(rtc, 0x5d) << 16,
+			 (5ull << 30) >> 16);
 	assert_int_equal(rd(rtc, 0x5f), 3);
 	rtc_set_memory(rtc, 32 << 20, 0, 1);
 	assert_int_equal(rd(rtc, 0x17) | rd(rtc, 0x18) << 8, 31 * 1024);
@@ -244,7 +248,7 @@ static void test_reg_c_flags(void **state)
 	fake_ns += NSEC;
 	assert_int_equal(rd(rtc, 0x0c), 0x10); /* UF, not enabled: no IRQF */
 	assert_int_equal(rd(rtc, 0x0c), 0);    /* read clears */
-	wr(rtc, 0x0b, 0x12);                   /* UIE */
+	wr(rtc, 0x0b, 0x12);		       /* UIE */
 	fake_ns += NSEC;
 	assert_int_equal(rd(rtc, 0x0c), 0x90);
 	/* Alarm at 13:45:10 (BCD), hour don't-care. */
@@ -287,16 +291,16 @@ static void test_junk(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_bcd),
-	    cmocka_unit_test(test_binary),
-	    cmocka_unit_test(test_12h),
-	    cmocka_unit_test(test_uip_fake_clock),
-	    cmocka_unit_test(test_uip_terminates),
-	    cmocka_unit_test(test_set_time),
-	    cmocka_unit_test(test_cmos_ram_bounds),
-	    cmocka_unit_test(test_memory_fields),
-	    cmocka_unit_test(test_reg_c_flags),
-	    cmocka_unit_test(test_junk),
+		cmocka_unit_test(test_bcd),
+		cmocka_unit_test(test_binary),
+		cmocka_unit_test(test_12h),
+		cmocka_unit_test(test_uip_fake_clock),
+		cmocka_unit_test(test_uip_terminates),
+		cmocka_unit_test(test_set_time),
+		cmocka_unit_test(test_cmos_ram_bounds),
+		cmocka_unit_test(test_memory_fields),
+		cmocka_unit_test(test_reg_c_flags),
+		cmocka_unit_test(test_junk),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

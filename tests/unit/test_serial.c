@@ -44,18 +44,21 @@ static struct serial *make(void)
 {
 	memset(&rec, 0, sizeof(rec));
 	struct serial_config cfg = {
-	    .irq = {.set = rec_irq, .ctx = &rec, .gsi = PORT_COM1_IRQ},
-	    .tx = rec_tx,
-	    .tx_ctx = &rec,
-	    .rx_space = rec_rx_space,
-	    .rx_space_ctx = &rec,
+		.irq = {.set = rec_irq, .ctx = &rec, .gsi = PORT_COM1_IRQ},
+		.tx = rec_tx,
+		.tx_ctx = &rec,
+		.rx_space = rec_rx_space,
+		.rx_space_ctx = &rec,
 	};
 	struct serial *s = serial_create(&cfg);
 	assert_non_null(s);
 	return s;
 }
 
-static void out(struct serial *s, unsigned reg, uint8_t v) { serial_ops.write(s, reg, &v, 1); }
+static void out(struct serial *s, unsigned reg, uint8_t v)
+{
+	serial_ops.write(s, reg, &v, 1);
+}
 
 static uint8_t in(struct serial *s, unsigned reg)
 {
@@ -64,7 +67,20 @@ static uint8_t in(struct serial *s, unsigned reg)
 	return v;
 }
 
-enum { RBR = 0, THR = 0, DLL = 0, IER = 1, DLM = 1, IIR = 2, FCR = 2, LCR = 3, MCR = 4, LSR = 5, MSR = 6, SCR = 7 };
+enum {
+	RBR = 0,
+	THR = 0,
+	DLL = 0,
+	IER = 1,
+	DLM = 1,
+	IIR = 2,
+	FCR = 2,
+	LCR = 3,
+	MCR = 4,
+	LSR = 5,
+	MSR = 6,
+	SCR = 7
+};
 
 /* The probe sequence of Linux's 8250 autoconfig, in order. */
 static void test_detect_16550a(void **state)
@@ -370,15 +386,11 @@ static void test_wide_and_junk(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_detect_16550a),
-	    cmocka_unit_test(test_thre_reassert),
-	    cmocka_unit_test(test_tx_and_rx),
-	    cmocka_unit_test(test_loopback),
-	    cmocka_unit_test(test_fifo_full_overrun),
-	    cmocka_unit_test(test_iir_priorities),
-	    cmocka_unit_test(test_irq_level_changes),
-	    cmocka_unit_test(test_dlab),
-	    cmocka_unit_test(test_wide_and_junk),
+		cmocka_unit_test(test_detect_16550a),	  cmocka_unit_test(test_thre_reassert),
+		cmocka_unit_test(test_tx_and_rx),	  cmocka_unit_test(test_loopback),
+		cmocka_unit_test(test_fifo_full_overrun), cmocka_unit_test(test_iir_priorities),
+		cmocka_unit_test(test_irq_level_changes), cmocka_unit_test(test_dlab),
+		cmocka_unit_test(test_wide_and_junk),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

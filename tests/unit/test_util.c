@@ -46,9 +46,9 @@ static void test_format_size(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(test_parse_size_units),
-	    cmocka_unit_test(test_parse_size_rejects),
-	    cmocka_unit_test(test_format_size),
+		cmocka_unit_test(test_parse_size_units),
+		cmocka_unit_test(test_parse_size_rejects),
+		cmocka_unit_test(test_format_size),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -12,80 +12,80 @@
 #include "vmm/boot/aml.h"
 #include "vmm/layout.h"
 
-#define OEM_ID "VIREO "         /* 6 bytes */
-#define OEM_TABLE_ID "VIREOVMM" /* 8 bytes */
-#define OEM_REVISION 1
-#define CREATOR_ID "VIRE" /* 4 bytes: the tool that made the tables */
+#define OEM_ID		 "VIREO "   /* 6 bytes */
+#define OEM_TABLE_ID	 "VIREOVMM" /* 8 bytes */
+#define OEM_REVISION	 1
+#define CREATOR_ID	 "VIRE" /* 4 bytes: the tool that made the tables */
 #define CREATOR_REVISION 1
 
 #define ACPI_HEADER_SIZE 36
-#define RSDP_SIZE 36
-#define RSDP_V1_SIZE 20
-#define FACS_SIZE 64
-#define FADT_SIZE 276
-#define MCFG_SIZE (ACPI_HEADER_SIZE + 8 + 16)
-#define XSDT_ENTRIES 3 /* FADT, MADT, MCFG */
+#define RSDP_SIZE	 36
+#define RSDP_V1_SIZE	 20
+#define FACS_SIZE	 64
+#define FADT_SIZE	 276
+#define MCFG_SIZE	 (ACPI_HEADER_SIZE + 8 + 16)
+#define XSDT_ENTRIES	 3 /* FADT, MADT, MCFG */
 
 /* Table revisions of ACPI 6.0 Errata A. */
-#define FADT_REVISION 6
+#define FADT_REVISION	    6
 #define FADT_MINOR_REVISION 0
-#define MADT_REVISION 4
-#define FACS_VERSION 2
-#define XSDT_REVISION 1
-#define MCFG_REVISION 1
-#define DSDT_REVISION 2 /* >= 2: AML integers are 64 bits */
+#define MADT_REVISION	    4
+#define FACS_VERSION	    2
+#define XSDT_REVISION	    1
+#define MCFG_REVISION	    1
+#define DSDT_REVISION	    2 /* >= 2: AML integers are 64 bits */
 
 /* FADT Flags (ACPI 6.0 table 5-35). */
-#define FADT_F_WBINVD (1u << 0)
-#define FADT_F_PROC_C1 (1u << 2)
-#define FADT_F_SLP_BUTTON (1u << 5) /* set: no fixed-feature sleep button */
+#define FADT_F_WBINVD	   (1u << 0)
+#define FADT_F_PROC_C1	   (1u << 2)
+#define FADT_F_SLP_BUTTON  (1u << 5) /* set: no fixed-feature sleep button */
 #define FADT_F_TMR_VAL_EXT (1u << 8)
 /* IA-PC boot architecture flags (table 5-36). */
 #define FADT_BOOT_VGA_NOT_PRESENT (1u << 2)
 
 /* MADT (section 5.2.12). */
-#define MADT_PCAT_COMPAT (1u << 0)
-#define MADT_TYPE_LAPIC 0
-#define MADT_TYPE_IOAPIC 1
-#define MADT_TYPE_ISO 2
-#define MADT_TYPE_LAPIC_NMI 4
-#define MADT_TYPE_X2APIC 9
+#define MADT_PCAT_COMPAT     (1u << 0)
+#define MADT_TYPE_LAPIC	     0
+#define MADT_TYPE_IOAPIC     1
+#define MADT_TYPE_ISO	     2
+#define MADT_TYPE_LAPIC_NMI  4
+#define MADT_TYPE_X2APIC     9
 #define MADT_TYPE_X2APIC_NMI 10
-#define MADT_LAPIC_SIZE 8
-#define MADT_IOAPIC_SIZE 12
-#define MADT_ISO_SIZE 10
-#define MADT_LAPIC_NMI_SIZE 6
-#define MADT_X2APIC_SIZE 16
+#define MADT_LAPIC_SIZE	     8
+#define MADT_IOAPIC_SIZE     12
+#define MADT_ISO_SIZE	     10
+#define MADT_LAPIC_NMI_SIZE  6
+#define MADT_X2APIC_SIZE     16
 #define MADT_X2APIC_NMI_SIZE 12
-#define MADT_CPU_ENABLED 1u
+#define MADT_CPU_ENABLED     1u
 /* MPS INTI flags: polarity bits 0-1, trigger mode bits 2-3. */
 #define MPS_ACTIVE_HIGH 0x1
-#define MPS_EDGE 0x4
-#define MPS_LEVEL 0xc
+#define MPS_EDGE	0x4
+#define MPS_LEVEL	0xc
 /* The xAPIC ID 0xff means "broadcast": CPUs from that ID on need x2APIC
  * entries. */
 #define XAPIC_MAX_ID 254
 
 /* Generic Address Structure (section 5.2.3.2). */
-#define GAS_SPACE_IO 1
-#define GAS_ACCESS_WORD 2
+#define GAS_SPACE_IO	 1
+#define GAS_ACCESS_WORD	 2
 #define GAS_ACCESS_DWORD 3
 
-#define PM1_EVT_LEN 4
-#define PM1_CNT_LEN 2
-#define PM_TMR_LEN 4
+#define PM1_EVT_LEN	   4
+#define PM1_CNT_LEN	   2
+#define PM_TMR_LEN	   4
 #define CMOS_CENTURY_INDEX 0x32
 
-#define ECAM_BUSES 256
+#define ECAM_BUSES    256
 #define ECAM_BUS_SIZE (1ull << 20) /* 32 devices x 8 functions x 4 KiB */
 
 /* PCI Firmware Specification _OSC: the host bridge UUID, the control
  * bits it defines, and the error bits of the first capabilities dword. */
 #define PCI_HOST_BRIDGE_OSC_UUID "33DB4D5B-1FF7-401C-9657-7441C03DD766"
-#define OSC_PCI_CONTROL_MASK 0x1f /* hotplug, SHPC, PME, AER, PCIe cap */
-#define OSC_ERR_UNKNOWN_UUID 0x04
+#define OSC_PCI_CONTROL_MASK	 0x1f /* hotplug, SHPC, PME, AER, PCIe cap */
+#define OSC_ERR_UNKNOWN_UUID	 0x04
 #define OSC_ERR_UNKNOWN_REVISION 0x08
-#define OSC_ERR_CAPS_MASKED 0x10
+#define OSC_ERR_CAPS_MASKED	 0x10
 
 uint8_t acpi_checksum(const uint8_t *data, size_t len)
 {
@@ -387,7 +387,7 @@ static void build_rsdp(uint8_t *p, uint64_t xsdt_gpa)
 {
 	memcpy(p, "RSD PTR ", 8);
 	memcpy(p + 9, OEM_ID, 6);
-	p[15] = 2;        /* revision: ACPI 2.0+ layout with an XSDT */
+	p[15] = 2;	  /* revision: ACPI 2.0+ layout with an XSDT */
 	put32(p + 16, 0); /* no RSDT: every table is reached via the XSDT */
 	put32(p + 20, RSDP_SIZE);
 	put64(p + 24, xsdt_gpa);
@@ -420,7 +420,7 @@ static void build_fadt(uint8_t *p, uint64_t facs_gpa, uint64_t dsdt_gpa)
 	 * and with both set ACPICA installs (and Linux lists) the FACS twice. */
 	put32(p + 36, 0);
 	put32(p + 40, addr32(dsdt_gpa)); /* DSDT, same as X_DSDT below */
-	p[45] = 0;                       /* preferred PM profile: unspecified */
+	p[45] = 0;			 /* preferred PM profile: unspecified */
 	put16(p + 46, ACPI_SCI_IRQ);
 	put32(p + 48, 0); /* SMI_CMD 0: always in ACPI mode, no hand-over */
 	put32(p + 56, PORT_ACPI_PM1A_EVT);
@@ -527,7 +527,7 @@ static void build_madt(uint8_t *p, unsigned ncpus)
 		q[1] = MADT_X2APIC_NMI_SIZE;
 		put16(q + 2, MPS_EDGE | MPS_ACTIVE_HIGH);
 		put32(q + 4, 0xffffffff); /* all processors */
-		q[8] = 1;                 /* LINT1 */
+		q[8] = 1;		  /* LINT1 */
 		q += MADT_X2APIC_NMI_SIZE;
 	}
 	finish_table(p, len);
@@ -539,7 +539,7 @@ static void build_mcfg(uint8_t *p, uint64_t ecam_base)
 	uint8_t *a = p + ACPI_HEADER_SIZE + 8; /* after 8 reserved bytes */
 	put64(a, ecam_base);
 	put16(a + 8, 0); /* PCI segment group */
-	a[10] = 0;       /* first bus */
+	a[10] = 0;	 /* first bus */
 	a[11] = ECAM_BUSES - 1;
 	finish_table(p, MCFG_SIZE);
 }
@@ -567,7 +567,8 @@ static int check_config(const struct acpi_config *cfg, uint64_t gpa)
 		return -1;
 	}
 	uint64_t ecam_size = ECAM_BUSES * ECAM_BUS_SIZE;
-	if (!cfg->ecam_base || cfg->ecam_base % ECAM_BUS_SIZE || cfg->ecam_base > UINT64_MAX - ecam_size) {
+	if (!cfg->ecam_base || cfg->ecam_base % ECAM_BUS_SIZE ||
+	    cfg->ecam_base > UINT64_MAX - ecam_size) {
 		log_error("ACPI: ECAM base 0x%llx must be non-zero and 1 MiB aligned",
 			  (unsigned long long)cfg->ecam_base);
 		return -1;
@@ -575,22 +576,26 @@ static int check_config(const struct acpi_config *cfg, uint64_t gpa)
 	if (!cfg->mmio32_size || cfg->mmio32_base + cfg->mmio32_size > (1ull << 32) ||
 	    cfg->mmio32_base + cfg->mmio32_size < cfg->mmio32_base) {
 		log_error("ACPI: 32-bit PCI window 0x%llx+0x%llx must be non-empty and below 4 GiB",
-			  (unsigned long long)cfg->mmio32_base, (unsigned long long)cfg->mmio32_size);
+			  (unsigned long long)cfg->mmio32_base,
+			  (unsigned long long)cfg->mmio32_size);
 		return -1;
 	}
 	if (cfg->mmio64_size && cfg->mmio64_base > UINT64_MAX - (cfg->mmio64_size - 1)) {
 		log_error("ACPI: 64-bit PCI window 0x%llx+0x%llx wraps around",
-			  (unsigned long long)cfg->mmio64_base, (unsigned long long)cfg->mmio64_size);
+			  (unsigned long long)cfg->mmio64_base,
+			  (unsigned long long)cfg->mmio64_size);
 		return -1;
 	}
 	if (cfg->dsdt_extra_len && !cfg->dsdt_extra) {
-		log_error("ACPI: extra DSDT AML length %zu given without data", cfg->dsdt_extra_len);
+		log_error("ACPI: extra DSDT AML length %zu given without data",
+			  cfg->dsdt_extra_len);
 		return -1;
 	}
 	return 0;
 }
 
-int acpi_build(const struct acpi_config *cfg, uint8_t *buf, size_t buflen, uint64_t gpa, size_t *used)
+int acpi_build(const struct acpi_config *cfg, uint8_t *buf, size_t buflen, uint64_t gpa,
+	       size_t *used)
 {
 	if (check_config(cfg, gpa) < 0)
 		return -1;

@@ -12,8 +12,8 @@
 /* What the tables describe.  PM ports, the SCI and the S5 sleep type are
  * fixed by layout.h. */
 struct acpi_config {
-	unsigned ncpus;                    /* 1..ACPI_MAX_CPUS: APIC IDs and processor UIDs 0..ncpus-1 */
-	uint64_t ecam_base;                /* PCI ECAM (LAYOUT_ECAM_BASE), segment 0, buses 0..255 */
+	unsigned ncpus;	    /* 1..ACPI_MAX_CPUS: APIC IDs and processor UIDs 0..ncpus-1 */
+	uint64_t ecam_base; /* PCI ECAM (LAYOUT_ECAM_BASE), segment 0, buses 0..255 */
 	uint64_t mmio32_base, mmio32_size; /* PCI 32-bit window (LAYOUT_PCI_MMIO32_*) */
 	uint64_t mmio64_base, mmio64_size; /* PCI 64-bit window above RAM; size 0 = none */
 	/* Extra AML appended at the top level of the DSDT (complete
@@ -27,7 +27,8 @@ struct acpi_config {
  * the address for boot_params.acpi_rsdp_addr and PVH rsdp_paddr.
  * Returns 0 and the bytes used in *used, or -1 (with a logged reason) if
  * the configuration is invalid or buf is too small. */
-int acpi_build(const struct acpi_config *cfg, uint8_t *buf, size_t buflen, uint64_t gpa, size_t *used);
+int acpi_build(const struct acpi_config *cfg, uint8_t *buf, size_t buflen, uint64_t gpa,
+	       size_t *used);
 
 /* The standard table checksum: the byte that makes len bytes sum to 0
  * when stored in place of a zero checksum field. */

@@ -9,58 +9,58 @@
 #include "common/log.h"
 
 /* Opcodes (ACPI 6.x, 20.3). */
-#define AML_ZERO_OP 0x00
-#define AML_ONE_OP 0x01
-#define AML_NAME_OP 0x08
-#define AML_BYTE_PREFIX 0x0a
-#define AML_WORD_PREFIX 0x0b
-#define AML_DWORD_PREFIX 0x0c
-#define AML_STRING_PREFIX 0x0d
-#define AML_QWORD_PREFIX 0x0e
-#define AML_SCOPE_OP 0x10
-#define AML_BUFFER_OP 0x11
-#define AML_PACKAGE_OP 0x12
-#define AML_METHOD_OP 0x14
-#define AML_DUAL_NAME_PREFIX 0x2e
-#define AML_MULTI_NAME_PREFIX 0x2f
-#define AML_EXT_OP_PREFIX 0x5b
-#define AML_EXT_DEVICE_OP 0x82
-#define AML_ROOT_CHAR 0x5c
-#define AML_PARENT_PREFIX_CHAR 0x5e
-#define AML_LOCAL0_OP 0x60
-#define AML_ARG0_OP 0x68
-#define AML_STORE_OP 0x70
-#define AML_AND_OP 0x7b
-#define AML_OR_OP 0x7d
-#define AML_NOTIFY_OP 0x86
+#define AML_ZERO_OP		  0x00
+#define AML_ONE_OP		  0x01
+#define AML_NAME_OP		  0x08
+#define AML_BYTE_PREFIX		  0x0a
+#define AML_WORD_PREFIX		  0x0b
+#define AML_DWORD_PREFIX	  0x0c
+#define AML_STRING_PREFIX	  0x0d
+#define AML_QWORD_PREFIX	  0x0e
+#define AML_SCOPE_OP		  0x10
+#define AML_BUFFER_OP		  0x11
+#define AML_PACKAGE_OP		  0x12
+#define AML_METHOD_OP		  0x14
+#define AML_DUAL_NAME_PREFIX	  0x2e
+#define AML_MULTI_NAME_PREFIX	  0x2f
+#define AML_EXT_OP_PREFIX	  0x5b
+#define AML_EXT_DEVICE_OP	  0x82
+#define AML_ROOT_CHAR		  0x5c
+#define AML_PARENT_PREFIX_CHAR	  0x5e
+#define AML_LOCAL0_OP		  0x60
+#define AML_ARG0_OP		  0x68
+#define AML_STORE_OP		  0x70
+#define AML_AND_OP		  0x7b
+#define AML_OR_OP		  0x7d
+#define AML_NOTIFY_OP		  0x86
 #define AML_CREATE_DWORD_FIELD_OP 0x8a
-#define AML_LNOT_OP 0x92
-#define AML_LEQUAL_OP 0x93
-#define AML_LGREATER_OP 0x94
-#define AML_LLESS_OP 0x95
-#define AML_IF_OP 0xa0
-#define AML_ELSE_OP 0xa1
-#define AML_RETURN_OP 0xa4
-#define AML_ONES_OP 0xff
+#define AML_LNOT_OP		  0x92
+#define AML_LEQUAL_OP		  0x93
+#define AML_LGREATER_OP		  0x94
+#define AML_LLESS_OP		  0x95
+#define AML_IF_OP		  0xa0
+#define AML_ELSE_OP		  0xa1
+#define AML_RETURN_OP		  0xa4
+#define AML_ONES_OP		  0xff
 
 /* Resource descriptor tags (ACPI 6.x, 6.4.2 and 6.4.3). */
-#define RD_SMALL_IO 0x47
-#define RD_SMALL_END_TAG 0x79
+#define RD_SMALL_IO		0x47
+#define RD_SMALL_END_TAG	0x79
 #define RD_LARGE_MEMORY32_FIXED 0x86
-#define RD_LARGE_DWORD_ADDRESS 0x87
-#define RD_LARGE_WORD_ADDRESS 0x88
-#define RD_LARGE_EXT_INTERRUPT 0x89
-#define RD_LARGE_QWORD_ADDRESS 0x8a
+#define RD_LARGE_DWORD_ADDRESS	0x87
+#define RD_LARGE_WORD_ADDRESS	0x88
+#define RD_LARGE_EXT_INTERRUPT	0x89
+#define RD_LARGE_QWORD_ADDRESS	0x8a
 
 /* Address space descriptor: resource type and general flags. */
 #define RD_ADDR_TYPE_MEMORY 0
-#define RD_ADDR_TYPE_IO 1
-#define RD_ADDR_TYPE_BUS 2
-#define RD_ADDR_CONSUMER (1u << 0)
-#define RD_ADDR_MIN_FIXED (1u << 2)
-#define RD_ADDR_MAX_FIXED (1u << 3)
-#define RD_IO_ENTIRE_RANGE 0x03
-#define RD_MEM_READ_WRITE (1u << 0)
+#define RD_ADDR_TYPE_IO	    1
+#define RD_ADDR_TYPE_BUS    2
+#define RD_ADDR_CONSUMER    (1u << 0)
+#define RD_ADDR_MIN_FIXED   (1u << 2)
+#define RD_ADDR_MAX_FIXED   (1u << 3)
+#define RD_IO_ENTIRE_RANGE  0x03
+#define RD_MEM_READ_WRITE   (1u << 0)
 
 void aml_init(struct aml_buf *b)
 {
@@ -302,7 +302,8 @@ void aml_name_string(struct aml_buf *b, const char *path)
 		while (p[n] && p[n] != '.')
 			n++;
 		if (n == 0 || n > 4 || !name_lead_char(p[0])) {
-			log_error("AML builder: bad name segment in \"%s\": segments are 1-4 characters "
+			log_error("AML builder: bad name segment in \"%s\": segments are 1-4 "
+				  "characters "
 				  "[A-Z_][A-Z0-9_]*",
 				  path);
 			aml_fail(b, "bad name string");
@@ -310,7 +311,8 @@ void aml_name_string(struct aml_buf *b, const char *path)
 		}
 		for (unsigned i = 0; i < 4; i++) {
 			if (i < n && !name_char(p[i])) {
-				log_error("AML builder: bad character '%c' in name \"%s\"", p[i], path);
+				log_error("AML builder: bad character '%c' in name \"%s\"", p[i],
+					  path);
 				aml_fail(b, "bad name string");
 				return;
 			}
@@ -447,7 +449,8 @@ void aml_uuid(struct aml_buf *b, const char *uuid)
 {
 	uint8_t bytes[16];
 	if (aml_uuid_bytes(uuid, bytes) < 0) {
-		log_error("AML builder: \"%s\" is not a UUID (want xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx)",
+		log_error("AML builder: \"%s\" is not a UUID (want "
+			  "xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx)",
 			  uuid ? uuid : "(null)");
 		aml_fail(b, "bad UUID");
 		return;
@@ -502,7 +505,8 @@ void aml_name_eisaid(struct aml_buf *b, const char *name, const char *id)
 {
 	uint32_t v;
 	if (aml_eisaid(id, &v) < 0) {
-		log_error("AML builder: \"%s\" is not an EISA ID (want three letters, four hex digits)",
+		log_error("AML builder: \"%s\" is not an EISA ID (want three letters, four hex "
+			  "digits)",
 			  id ? id : "(null)");
 		aml_fail(b, "bad EISA ID");
 		return;
@@ -676,7 +680,7 @@ void aml_rd_word_bus_number(struct aml_buf *b, bool producer, uint16_t min, uint
 	emit16(b, 13); /* bytes after the length field */
 	emit8(b, RD_ADDR_TYPE_BUS);
 	emit8(b, addr_general_flags(producer));
-	emit8(b, 0); /* type-specific flags */
+	emit8(b, 0);  /* type-specific flags */
 	emit16(b, 0); /* granularity */
 	emit16(b, min);
 	emit16(b, max);
@@ -710,8 +714,8 @@ static uint8_t mem_type_flags(enum aml_mem_cache cache, bool read_write)
 	return (uint8_t)(((unsigned)cache & 3) << 1 | (read_write ? RD_MEM_READ_WRITE : 0));
 }
 
-void aml_rd_dword_memory(struct aml_buf *b, bool producer, enum aml_mem_cache cache, bool read_write,
-			 uint32_t min, uint32_t max)
+void aml_rd_dword_memory(struct aml_buf *b, bool producer, enum aml_mem_cache cache,
+			 bool read_write, uint32_t min, uint32_t max)
 {
 	if (!check_range(b, min, max))
 		return;
@@ -731,8 +735,8 @@ void aml_rd_dword_memory(struct aml_buf *b, bool producer, enum aml_mem_cache ca
 	emit32(b, max - min + 1);
 }
 
-void aml_rd_qword_memory(struct aml_buf *b, bool producer, enum aml_mem_cache cache, bool read_write,
-			 uint64_t min, uint64_t max)
+void aml_rd_qword_memory(struct aml_buf *b, bool producer, enum aml_mem_cache cache,
+			 bool read_write, uint64_t min, uint64_t max)
 {
 	if (!check_range(b, min, max))
 		return;
@@ -784,7 +788,7 @@ void aml_rd_interrupt(struct aml_buf *b, unsigned flags, uint32_t gsi)
 		return;
 	}
 	emit8(b, RD_LARGE_EXT_INTERRUPT);
-	emit16(b, 6); /* flags, count, one interrupt number */
+	emit16(b, 6);			   /* flags, count, one interrupt number */
 	emit8(b, (uint8_t)(flags | 0x01)); /* bit 0: ResourceConsumer */
 	emit8(b, 1);
 	emit32(b, gsi);

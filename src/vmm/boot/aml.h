@@ -136,16 +136,16 @@ void aml_buffer_end(struct aml_buf *b, size_t mark);
 
 /* ---- Operators: emit the opcode, then the caller emits the operands ---- */
 
-void aml_return(struct aml_buf *b);              /* Return (Arg) */
-void aml_store(struct aml_buf *b);               /* Store (Source, Target) */
-void aml_and(struct aml_buf *b);                 /* And (Op1, Op2, Target) */
-void aml_or(struct aml_buf *b);                  /* Or (Op1, Op2, Target) */
-void aml_lequal(struct aml_buf *b);              /* LEqual (Op1, Op2) */
-void aml_lnot(struct aml_buf *b);                /* LNot (Op) */
-void aml_lnotequal(struct aml_buf *b);           /* LNotEqual (Op1, Op2) */
-void aml_lless(struct aml_buf *b);               /* LLess (Op1, Op2) */
-void aml_lgreater(struct aml_buf *b);            /* LGreater (Op1, Op2) */
-void aml_notify(struct aml_buf *b);              /* Notify (Object, Value) */
+void aml_return(struct aml_buf *b);    /* Return (Arg) */
+void aml_store(struct aml_buf *b);     /* Store (Source, Target) */
+void aml_and(struct aml_buf *b);       /* And (Op1, Op2, Target) */
+void aml_or(struct aml_buf *b);	       /* Or (Op1, Op2, Target) */
+void aml_lequal(struct aml_buf *b);    /* LEqual (Op1, Op2) */
+void aml_lnot(struct aml_buf *b);      /* LNot (Op) */
+void aml_lnotequal(struct aml_buf *b); /* LNotEqual (Op1, Op2) */
+void aml_lless(struct aml_buf *b);     /* LLess (Op1, Op2) */
+void aml_lgreater(struct aml_buf *b);  /* LGreater (Op1, Op2) */
+void aml_notify(struct aml_buf *b);    /* Notify (Object, Value) */
 /* CreateDWordField (SourceBuffer, ByteIndex, name): the caller emits the
  * two operands, then calls aml_name_string(b, name). */
 void aml_create_dword_field(struct aml_buf *b);
@@ -171,10 +171,10 @@ enum aml_mem_cache {
 void aml_rd_word_bus_number(struct aml_buf *b, bool producer, uint16_t min, uint16_t max);
 /* WordIO with ISA ranges "EntireRange". */
 void aml_rd_word_io(struct aml_buf *b, bool producer, uint16_t min, uint16_t max);
-void aml_rd_dword_memory(struct aml_buf *b, bool producer, enum aml_mem_cache cache, bool read_write,
-			 uint32_t min, uint32_t max);
-void aml_rd_qword_memory(struct aml_buf *b, bool producer, enum aml_mem_cache cache, bool read_write,
-			 uint64_t min, uint64_t max);
+void aml_rd_dword_memory(struct aml_buf *b, bool producer, enum aml_mem_cache cache,
+			 bool read_write, uint32_t min, uint32_t max);
+void aml_rd_qword_memory(struct aml_buf *b, bool producer, enum aml_mem_cache cache,
+			 bool read_write, uint64_t min, uint64_t max);
 
 /* IO (Decode16, min, max, align, len) */
 void aml_rd_io(struct aml_buf *b, uint16_t min, uint16_t max, uint8_t align, uint8_t len);
@@ -185,10 +185,10 @@ void aml_rd_memory32_fixed(struct aml_buf *b, bool read_write, uint32_t base, ui
 /* Interrupt (ResourceConsumer, ...) { gsi }: the extended descriptor, the
  * only one able to name GSIs above 15.  Default (flags 0) is Level,
  * ActiveHigh, Exclusive. */
-#define AML_IRQ_EDGE (1u << 1)
+#define AML_IRQ_EDGE	   (1u << 1)
 #define AML_IRQ_ACTIVE_LOW (1u << 2)
-#define AML_IRQ_SHARED (1u << 3)
-#define AML_IRQ_WAKE (1u << 4)
+#define AML_IRQ_SHARED	   (1u << 3)
+#define AML_IRQ_WAKE	   (1u << 4)
 void aml_rd_interrupt(struct aml_buf *b, unsigned flags, uint32_t gsi);
 
 #endif

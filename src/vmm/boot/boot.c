@@ -6,8 +6,8 @@
 #include <stdio.h>
 #include <string.h>
 
-int boot_write_cmdline(const struct guest_mem *m, const char *cmdline, size_t max_len,
-		       char *err, size_t errlen)
+int boot_write_cmdline(const struct guest_mem *m, const char *cmdline, size_t max_len, char *err,
+		       size_t errlen)
 {
 	size_t len = strlen(cmdline);
 	if (max_len > LAYOUT_CMDLINE_MAX - 1)
@@ -46,7 +46,8 @@ uint64_t boot_place_initrd(const struct guest_mem *m, const struct boot_request 
 	}
 	uint64_t addr = align_down(end - size, 4096);
 	if (addr < min_addr) {
-		snprintf(err, errlen, "initrd %s does not fit in guest memory; give the VM more --memory",
+		snprintf(err, errlen,
+			 "initrd %s does not fit in guest memory; give the VM more --memory",
 			 req->initrd_path);
 		return 0;
 	}
@@ -62,18 +63,23 @@ int boot_load(const struct guest_mem *m, const struct boot_request *req, struct 
 	      char *err, size_t errlen)
 {
 	memset(out, 0, sizeof(*out));
-	if (req->kernel_size >= 4 && !memcmp(req->kernel, "\x7f" "ELF", 4))
+	if (req->kernel_size >= 4 && !memcmp(req->kernel,
+					     "\x7f"
+					     "ELF",
+					     4))
 		return elf_load(m, req, out, err, errlen);
 	if (req->kernel_size >= 0x206 && !memcmp(req->kernel + 0x202, "HdrS", 4))
 		return bzimage_load(m, req, out, err, errlen);
 	if (req->kernel_size < 0x206)
-		snprintf(err, errlen,
-			 "kernel %s: too small (%zu bytes) to be a kernel: expected a Linux bzImage "
-			 "or an ELF64 image",
-			 req->kernel_path, req->kernel_size);
+		snprintf(
+			err, errlen,
+			"kernel %s: too small (%zu bytes) to be a kernel: expected a Linux bzImage "
+			"or an ELF64 image",
+			req->kernel_path, req->kernel_size);
 	else
-		snprintf(err, errlen,
-			 "kernel %s: not a Linux bzImage (no \"HdrS\" boot header) nor an ELF image",
-			 req->kernel_path);
+		snprintf(
+			err, errlen,
+			"kernel %s: not a Linux bzImage (no \"HdrS\" boot header) nor an ELF image",
+			req->kernel_path);
 	return -1;
 }

@@ -29,8 +29,8 @@ struct boot_request {
 
 struct boot_image {
 	enum boot_entry_mode mode;
-	uint64_t entry;  /* guest-physical entry point */
-	uint64_t params; /* zero page or hvm_start_info address */
+	uint64_t entry;	    /* guest-physical entry point */
+	uint64_t params;    /* zero page or hvm_start_info address */
 	const char *format; /* "bzImage", "ELF (PVH)", "ELF64" */
 	uint64_t initrd_addr;
 };
@@ -41,24 +41,24 @@ int boot_load(const struct guest_mem *m, const struct boot_request *req, struct 
 	      char *err, size_t errlen);
 
 /* Format-specific loaders (boot_load picks one). */
-int bzimage_load(const struct guest_mem *m, const struct boot_request *req,
-		 struct boot_image *out, char *err, size_t errlen);
+int bzimage_load(const struct guest_mem *m, const struct boot_request *req, struct boot_image *out,
+		 char *err, size_t errlen);
 int elf_load(const struct guest_mem *m, const struct boot_request *req, struct boot_image *out,
 	     char *err, size_t errlen);
 
 /* Linux x86 zero page for a kernel entered at its 64-bit entry.  hdr_src
  * is the setup header copied from a bzImage (NULL for an ELF vmlinux). */
 int boot_write_zero_page(const struct guest_mem *m, const struct boot_request *req,
-			 const uint8_t *hdr_src, size_t hdr_len, uint64_t initrd_addr,
-			 char *err, size_t errlen);
+			 const uint8_t *hdr_src, size_t hdr_len, uint64_t initrd_addr, char *err,
+			 size_t errlen);
 
 /* PVH: write hvm_start_info (+ memmap, module list) at LAYOUT_PVH_INFO. */
 int pvh_write_start_info(const struct guest_mem *m, const struct boot_request *req,
 			 uint64_t initrd_addr, char *err, size_t errlen);
 
 /* Copy the command line to LAYOUT_CMDLINE; max_len excludes the NUL. */
-int boot_write_cmdline(const struct guest_mem *m, const char *cmdline, size_t max_len,
-		       char *err, size_t errlen);
+int boot_write_cmdline(const struct guest_mem *m, const char *cmdline, size_t max_len, char *err,
+		       size_t errlen);
 
 /* Place the initrd as high as possible in [min_addr, max_end) and inside
  * RAM below the PCI hole; returns its address or 0 with err set. */

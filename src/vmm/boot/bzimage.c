@@ -11,24 +11,30 @@
 #include <string.h>
 
 /* Offsets into the image (the setup header lives at 0x1f1). */
-#define BZ_SETUP_SECTS 0x1f1
-#define BZ_BOOT_FLAG 0x1fe
-#define BZ_JUMP 0x200
-#define BZ_HEADER 0x202
-#define BZ_VERSION 0x206
-#define BZ_LOADFLAGS 0x211
+#define BZ_SETUP_SECTS	   0x1f1
+#define BZ_BOOT_FLAG	   0x1fe
+#define BZ_JUMP		   0x200
+#define BZ_HEADER	   0x202
+#define BZ_VERSION	   0x206
+#define BZ_LOADFLAGS	   0x211
 #define BZ_INITRD_ADDR_MAX 0x22c
-#define BZ_RELOCATABLE 0x234
-#define BZ_XLOADFLAGS 0x236
-#define BZ_CMDLINE_SIZE 0x238
-#define BZ_PREF_ADDRESS 0x258
-#define BZ_INIT_SIZE 0x260
+#define BZ_RELOCATABLE	   0x234
+#define BZ_XLOADFLAGS	   0x236
+#define BZ_CMDLINE_SIZE	   0x238
+#define BZ_PREF_ADDRESS	   0x258
+#define BZ_INIT_SIZE	   0x260
 
-static uint32_t rd32(const uint8_t *p) { return p[0] | p[1] << 8 | p[2] << 16 | (uint32_t)p[3] << 24; }
-static uint16_t rd16(const uint8_t *p) { return (uint16_t)(p[0] | p[1] << 8); }
+static uint32_t rd32(const uint8_t *p)
+{
+	return p[0] | p[1] << 8 | p[2] << 16 | (uint32_t)p[3] << 24;
+}
+static uint16_t rd16(const uint8_t *p)
+{
+	return (uint16_t)(p[0] | p[1] << 8);
+}
 
-int bzimage_load(const struct guest_mem *m, const struct boot_request *req,
-		 struct boot_image *out, char *err, size_t errlen)
+int bzimage_load(const struct guest_mem *m, const struct boot_request *req, struct boot_image *out,
+		 char *err, size_t errlen)
 {
 	const uint8_t *k = req->kernel;
 	size_t size = req->kernel_size;
@@ -71,8 +77,8 @@ int bzimage_load(const struct guest_mem *m, const struct boot_request *req,
 	size_t pm_size = size - setup_size;
 	if (syssize > pm_size) {
 		snprintf(err, errlen,
-			 "kernel %s: truncated bzImage (%zu bytes of kernel, header says %llu)", path,
-			 pm_size, (unsigned long long)syssize);
+			 "kernel %s: truncated bzImage (%zu bytes of kernel, header says %llu)",
+			 path, pm_size, (unsigned long long)syssize);
 		return -1;
 	}
 	uint64_t init_size = rd32(k + BZ_INIT_SIZE);
@@ -80,11 +86,12 @@ int bzimage_load(const struct guest_mem *m, const struct boot_request *req,
 	uint64_t kernel_end = LAYOUT_KERNEL_LOAD + need;
 	char s1[32], s2[32];
 	if (kernel_end > guest_mem_lowmem_end(m)) {
-		snprintf(err, errlen,
-			 "kernel %s needs %s of memory above 1 MiB to start, the VM has %s; give it "
-			 "more --memory",
-			 path, format_size(need, s1, sizeof(s1)),
-			 format_size(guest_mem_lowmem_end(m), s2, sizeof(s2)));
+		snprintf(
+			err, errlen,
+			"kernel %s needs %s of memory above 1 MiB to start, the VM has %s; give it "
+			"more --memory",
+			path, format_size(need, s1, sizeof(s1)),
+			format_size(guest_mem_lowmem_end(m), s2, sizeof(s2)));
 		return -1;
 	}
 	if (guest_mem_write(m, LAYOUT_KERNEL_LOAD, k + setup_size, pm_size) < 0) {
@@ -99,7 +106,8 @@ int bzimage_load(const struct guest_mem *m, const struct boot_request *req,
 	uint64_t initrd_addr = 0;
 	if (req->initrd) {
 		uint64_t max = (uint64_t)rd32(k + BZ_INITRD_ADDR_MAX) + 1;
-		initrd_addr = boot_place_initrd(m, req, align_up(kernel_end, 4096), max, err, errlen);
+		initrd_addr =
+			boot_place_initrd(m, req, align_up(kernel_end, 4096), max, err, errlen);
 		if (!initrd_addr)
 			return -1;
 	}

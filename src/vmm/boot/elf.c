@@ -65,10 +65,12 @@ int elf_load(const struct guest_mem *m, const struct boot_request *req, struct b
 			 eh.e_type);
 		return -1;
 	}
-	if (eh.e_phentsize != sizeof(Elf64_Phdr) || eh.e_phnum == 0 ||
-	    eh.e_phoff > size || (uint64_t)eh.e_phnum * sizeof(Elf64_Phdr) > size - eh.e_phoff) {
-		snprintf(err, errlen, "kernel %s: ELF program headers missing or past the end of "
-			 "the file (truncated?)", path);
+	if (eh.e_phentsize != sizeof(Elf64_Phdr) || eh.e_phnum == 0 || eh.e_phoff > size ||
+	    (uint64_t)eh.e_phnum * sizeof(Elf64_Phdr) > size - eh.e_phoff) {
+		snprintf(err, errlen,
+			 "kernel %s: ELF program headers missing or past the end of "
+			 "the file (truncated?)",
+			 path);
 		return -1;
 	}
 
@@ -82,7 +84,8 @@ int elf_load(const struct guest_mem *m, const struct boot_request *req, struct b
 			continue;
 		if (ph.p_offset > size || ph.p_filesz > size - ph.p_offset) {
 			snprintf(err, errlen,
-				 "kernel %s: ELF segment %u lies past the end of the file (truncated?)",
+				 "kernel %s: ELF segment %u lies past the end of the file "
+				 "(truncated?)",
 				 path, i);
 			return -1;
 		}
@@ -92,7 +95,8 @@ int elf_load(const struct guest_mem *m, const struct boot_request *req, struct b
 			continue;
 		}
 		if (ph.p_filesz > ph.p_memsz) {
-			snprintf(err, errlen, "kernel %s: ELF segment %u has filesz > memsz", path, i);
+			snprintf(err, errlen, "kernel %s: ELF segment %u has filesz > memsz", path,
+				 i);
 			return -1;
 		}
 		if (ph.p_memsz == 0)
@@ -101,8 +105,10 @@ int elf_load(const struct guest_mem *m, const struct boot_request *req, struct b
 		if (ph.p_paddr < LAYOUT_KERNEL_LOAD || !dst) {
 			char s[32];
 			snprintf(err, errlen,
-				 "kernel %s: ELF segment %u at 0x%llx-0x%llx is outside guest RAM above "
-				 "1 MiB (the VM has %s; give it more --memory if the kernel is large)",
+				 "kernel %s: ELF segment %u at 0x%llx-0x%llx is outside guest RAM "
+				 "above "
+				 "1 MiB (the VM has %s; give it more --memory if the kernel is "
+				 "large)",
 				 path, i, (unsigned long long)ph.p_paddr,
 				 (unsigned long long)(ph.p_paddr + ph.p_memsz),
 				 format_size(m->ram_size, s, sizeof(s)));

@@ -5,8 +5,8 @@
 #include <string.h>
 
 #define PTE_PRESENT 1ull
-#define PTE_WRITE 2ull
-#define PTE_PS 0x80ull
+#define PTE_WRITE   2ull
+#define PTE_PS	    0x80ull
 
 uint64_t pagetables_build_identity(const struct guest_mem *m)
 {

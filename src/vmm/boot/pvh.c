@@ -19,12 +19,12 @@ int pvh_write_start_info(const struct guest_mem *m, const struct boot_request *r
 	}
 	memset(page, 0, 4096);
 	struct hvm_start_info si = {
-	    .magic = HVM_START_MAGIC,
-	    .version = 1,
-	    .cmdline_paddr = LAYOUT_CMDLINE,
-	    .rsdp_paddr = req->rsdp_addr,
-	    .memmap_paddr = LAYOUT_PVH_INFO + PVH_MEMMAP_OFFSET,
-	    .memmap_entries = req->e820->n,
+		.magic = HVM_START_MAGIC,
+		.version = 1,
+		.cmdline_paddr = LAYOUT_CMDLINE,
+		.rsdp_paddr = req->rsdp_addr,
+		.memmap_paddr = LAYOUT_PVH_INFO + PVH_MEMMAP_OFFSET,
+		.memmap_entries = req->e820->n,
 	};
 	if (req->initrd) {
 		struct hvm_modlist_entry mod = {.paddr = initrd_addr, .size = req->initrd_size};
@@ -35,9 +35,9 @@ int pvh_write_start_info(const struct guest_mem *m, const struct boot_request *r
 	memcpy(page, &si, sizeof(si));
 	for (unsigned i = 0; i < req->e820->n; i++) {
 		struct hvm_memmap_table_entry e = {
-		    .addr = req->e820->entry[i].addr,
-		    .size = req->e820->entry[i].size,
-		    .type = req->e820->entry[i].type,
+			.addr = req->e820->entry[i].addr,
+			.size = req->e820->entry[i].size,
+			.type = req->e820->entry[i].type,
 		};
 		memcpy(page + PVH_MEMMAP_OFFSET + i * sizeof(e), &e, sizeof(e));
 	}

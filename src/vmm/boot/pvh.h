@@ -40,6 +40,6 @@ _Static_assert(sizeof(struct hvm_memmap_table_entry) == 24, "memmap entry layout
 
 /* Where the pieces go inside the PVH page at LAYOUT_PVH_INFO. */
 #define PVH_MODLIST_OFFSET 0x40
-#define PVH_MEMMAP_OFFSET 0x100
+#define PVH_MEMMAP_OFFSET  0x100
 
 #endif

@@ -10,8 +10,8 @@
 _Static_assert(sizeof(struct boot_params) == 4096, "boot_params is one page");
 
 int boot_write_zero_page(const struct guest_mem *m, const struct boot_request *req,
-			 const uint8_t *hdr_src, size_t hdr_len, uint64_t initrd_addr,
-			 char *err, size_t errlen)
+			 const uint8_t *hdr_src, size_t hdr_len, uint64_t initrd_addr, char *err,
+			 size_t errlen)
 {
 	struct boot_params *bp = guest_mem_ptr(m, LAYOUT_ZERO_PAGE, sizeof(*bp));
 	if (!bp) {

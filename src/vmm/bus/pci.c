@@ -18,10 +18,10 @@
 #include "vmm/irq.h"
 #include "vmm/layout.h"
 
-#define CFG_ADDR_ENABLE 0x80000000u
-#define CFG_ADDR_MASK 0x80fffffcu /* reserved bits and bits 1:0 read 0 */
-#define RST_CNT_SYS_RST 0x02
-#define RST_CNT_RST_CPU 0x04
+#define CFG_ADDR_ENABLE	 0x80000000u
+#define CFG_ADDR_MASK	 0x80fffffcu /* reserved bits and bits 1:0 read 0 */
+#define RST_CNT_SYS_RST	 0x02
+#define RST_CNT_RST_CPU	 0x04
 #define RST_CNT_FULL_RST 0x08
 
 #define PCI_STS_W1C 0xf900 /* parity, aborts, SERR, detected parity */
@@ -47,10 +47,10 @@ struct pci_device {
 
 	pthread_mutex_t intx_lock; /* innermost lock */
 	struct irq_line intx;
-	atomic_int intx_level;      /* what the device asks for */
-	int intx_out;               /* what the GSI is driven to */
-	bool intx_disabled;         /* command.INTX_DISABLE, under intx_lock */
-	_Atomic uint16_t command;   /* mirror for lock-free queries */
+	atomic_int intx_level;	  /* what the device asks for */
+	int intx_out;		  /* what the GSI is driven to */
+	bool intx_disabled;	  /* command.INTX_DISABLE, under intx_lock */
+	_Atomic uint16_t command; /* mirror for lock-free queries */
 
 	uint8_t cfg[PCI_CFG_SIZE];
 	uint8_t wmask[PCI_CFG_SIZE];
@@ -170,12 +170,12 @@ static void bar_decode(const struct pci_device *d, unsigned i, bool *mapped, uin
 		limit = 1ull << 32;
 		break;
 	case PCI_BAR_MEM64:
-		a = (lo & ~15ull) | (uint64_t)pci_config_raw_get(d, PCI_CFG_BAR0 + 4 * i + 4, 4) << 32;
+		a = (lo & ~15ull) | (uint64_t)pci_config_raw_get(d, PCI_CFG_BAR0 + 4 * i + 4, 4)
+					    << 32;
 		on = cmd & PCI_CMD_MEMORY;
 		limit = 0; /* the whole 64-bit space */
 		break;
-	case PCI_BAR_NONE:
-		break;
+	case PCI_BAR_NONE: break;
 	}
 	/* Address 0 means "unassigned".  A range reaching the last byte of
 	 * its address space decodes nothing: that is where the all-ones sizing
@@ -196,8 +196,9 @@ static void rebuild_map(struct pci_bus *pb)
 			continue;
 		for (unsigned i = 0; i < PCI_NUM_BARS; i++)
 			if (d->bar[i].mapped)
-				pb->map[pb->nmap++] = (struct pci_mapping){
-				    d->bar[i].kind == PCI_BAR_IO, d->bar[i].addr, d->bar[i].size, d, i};
+				pb->map[pb->nmap++] =
+					(struct pci_mapping){d->bar[i].kind == PCI_BAR_IO,
+							     d->bar[i].addr, d->bar[i].size, d, i};
 	}
 	pthread_rwlock_unlock(&pb->map_lock);
 }
@@ -248,11 +249,15 @@ static struct pci_device *lookup(struct pci_bus *pb, unsigned bus, unsigned dev,
 	return pb->slot[dev];
 }
 
-static uint32_t all_ones(unsigned len) { return len >= 4 ? 0xffffffffu : (1u << (8 * len)) - 1; }
+static uint32_t all_ones(unsigned len)
+{
+	return len >= 4 ? 0xffffffffu : (1u << (8 * len)) - 1;
+}
 
 static bool bad_access(unsigned reg, unsigned len)
 {
-	return (len != 1 && len != 2 && len != 4) || reg >= PCI_CFG_SIZE || len > PCI_CFG_SIZE - reg;
+	return (len != 1 && len != 2 && len != 4) || reg >= PCI_CFG_SIZE ||
+	       len > PCI_CFG_SIZE - reg;
 }
 
 static uint32_t config_read_locked(struct pci_device *d, unsigned reg, unsigned len)
@@ -272,7 +277,7 @@ static void config_write_locked(struct pci_device *d, unsigned reg, unsigned len
 		unsigned off = reg + i;
 		uint8_t b = (uint8_t)(val >> (8 * i));
 		uint8_t v = (uint8_t)((d->cfg[off] & ~d->wmask[off]) | (b & d->wmask[off]));
-		d->cfg[off] = v & (uint8_t)~(b & d->w1cmask[off]);
+		d->cfg[off] = v & (uint8_t) ~(b & d->w1cmask[off]);
 	}
 	if (overlaps(reg, len, PCI_CFG_COMMAND, PCI_CFG_COMMAND + 2))
 		command_changed(d);
@@ -295,8 +300,8 @@ uint32_t pci_bus_config_read(struct pci_bus *pb, unsigned bus, unsigned dev, uns
 	return v;
 }
 
-void pci_bus_config_write(struct pci_bus *pb, unsigned bus, unsigned dev, unsigned fn,
-			  unsigned reg, unsigned len, uint32_t val)
+void pci_bus_config_write(struct pci_bus *pb, unsigned bus, unsigned dev, unsigned fn, unsigned reg,
+			  unsigned len, uint32_t val)
 {
 	if (bad_access(reg, len))
 		return;
@@ -324,8 +329,9 @@ static void cfgport_read(void *opaque, uint64_t offset, uint8_t *data, uint32_t 
 		v = pb->reset_control;
 	pthread_mutex_unlock(&pb->cfg_lock);
 	if (offset >= 4 && (addr & CFG_ADDR_ENABLE))
-		v = pci_bus_config_read(pb, (addr >> 16) & 0xff, (addr >> 11) & 0x1f, (addr >> 8) & 7,
-					(addr & 0xfc) + (unsigned)(offset - 4), len);
+		v = pci_bus_config_read(pb, (addr >> 16) & 0xff, (addr >> 11) & 0x1f,
+					(addr >> 8) & 7, (addr & 0xfc) + (unsigned)(offset - 4),
+					len);
 	if (len <= 4)
 		bus_store_le(data, len, v);
 }
@@ -392,7 +398,8 @@ static void ecam_write(void *opaque, uint64_t offset, const uint8_t *data, uint3
 	ecam_split(offset, &bus, &dev, &fn, &reg);
 	if (len == 8) {
 		pci_bus_config_write(pb, bus, dev, fn, reg, 4, (uint32_t)bus_load_le(data, 4));
-		pci_bus_config_write(pb, bus, dev, fn, reg + 4, 4, (uint32_t)bus_load_le(data + 4, 4));
+		pci_bus_config_write(pb, bus, dev, fn, reg + 4, 4,
+				     (uint32_t)bus_load_le(data + 4, 4));
 	} else if (len <= 4) {
 		pci_bus_config_write(pb, bus, dev, fn, reg, len, (uint32_t)bus_load_le(data, len));
 	}
@@ -464,8 +471,7 @@ void *pci_bus_window(struct pci_bus *pb, enum pci_window kind)
 	return kind < PCI_WINDOW_COUNT ? &pb->window[kind] : NULL;
 }
 
-bool pci_bus_window_range(struct pci_bus *pb, enum pci_window kind, uint64_t *base,
-			  uint64_t *size)
+bool pci_bus_window_range(struct pci_bus *pb, enum pci_window kind, uint64_t *base, uint64_t *size)
 {
 	if (kind >= PCI_WINDOW_COUNT || pb->window[kind].size == 0)
 		return false;
@@ -480,7 +486,8 @@ int pci_bus_register(struct pci_bus *pb, struct bus *pio, struct bus *mmio)
 							    "pci-mmio64-window"};
 	if (bus_register(pio, PORT_PCI_CONFIG_ADDR, PCI_CONFIG_PORT_LEN, &pci_config_port_ops, pb,
 			 "pci-config") < 0 ||
-	    bus_register(mmio, LAYOUT_ECAM_BASE, LAYOUT_ECAM_SIZE, &pci_ecam_ops, pb, "pci-ecam") < 0)
+	    bus_register(mmio, LAYOUT_ECAM_BASE, LAYOUT_ECAM_SIZE, &pci_ecam_ops, pb, "pci-ecam") <
+		    0)
 		return -1;
 	for (unsigned k = 0; k < PCI_WINDOW_COUNT; k++) {
 		struct pci_window_ctx *w = &pb->window[k];
@@ -560,9 +567,15 @@ struct pci_device *pci_device_add(struct pci_bus *pb, int slot, const struct pci
 	return d;
 }
 
-unsigned pci_device_slot(const struct pci_device *d) { return d->slot; }
+unsigned pci_device_slot(const struct pci_device *d)
+{
+	return d->slot;
+}
 
-static bool is_pow2(uint64_t v) { return v && !(v & (v - 1)); }
+static bool is_pow2(uint64_t v)
+{
+	return v && !(v & (v - 1));
+}
 
 int pci_device_add_bar(struct pci_device *d, unsigned bar, enum pci_bar_kind kind, uint64_t size,
 		       bool prefetchable)
@@ -579,7 +592,8 @@ int pci_device_add_bar(struct pci_device *d, unsigned bar, enum pci_bar_kind kin
 	pthread_mutex_lock(&d->bus->cfg_lock);
 	int ret = 0;
 	for (unsigned i = 0; i < nregs; i++)
-		if (d->bar[bar + i].kind != PCI_BAR_NONE || (bar + i > 0 && d->bar[bar + i - 1].kind == PCI_BAR_MEM64))
+		if (d->bar[bar + i].kind != PCI_BAR_NONE ||
+		    (bar + i > 0 && d->bar[bar + i - 1].kind == PCI_BAR_MEM64))
 			ret = -1;
 	if (ret < 0) {
 		log_error("pci: slot %u: BAR %u overlaps a BAR already declared", d->slot, bar);
@@ -589,12 +603,12 @@ int pci_device_add_bar(struct pci_device *d, unsigned bar, enum pci_bar_kind kin
 		d->bar[bar] = (struct pci_bar){.kind = kind, .size = size};
 		if (kind == PCI_BAR_IO) {
 			low = 0x1;
-			set_mask(d->wmask, reg, 4, (uint32_t)~(size - 1) & ~3u);
+			set_mask(d->wmask, reg, 4, (uint32_t) ~(size - 1) & ~3u);
 		} else {
 			low = (kind == PCI_BAR_MEM64 ? 0x4 : 0x0) | (prefetchable ? 0x8 : 0);
-			set_mask(d->wmask, reg, 4, (uint32_t)~(size - 1) & ~15u);
+			set_mask(d->wmask, reg, 4, (uint32_t) ~(size - 1) & ~15u);
 			if (kind == PCI_BAR_MEM64)
-				set_mask(d->wmask, reg + 4, 4, (uint32_t)~((size - 1) >> 32));
+				set_mask(d->wmask, reg + 4, 4, (uint32_t) ~((size - 1) >> 32));
 		}
 		pci_config_raw_set(d, reg, 4, low);
 	}
@@ -687,17 +701,19 @@ int pci_bus_assign_bars(struct pci_bus *pb)
 		uint16_t cmd = 0;
 		for (unsigned i = 0; i < PCI_NUM_BARS; i++) {
 			struct pci_bar *b = &d->bar[i];
-			enum pci_window k = b->kind == PCI_BAR_IO ? PCI_WINDOW_IO : PCI_WINDOW_MMIO32;
+			enum pci_window k =
+				b->kind == PCI_BAR_IO ? PCI_WINDOW_IO : PCI_WINDOW_MMIO32;
 			if (b->kind == PCI_BAR_NONE)
 				continue;
 			if (b->kind == PCI_BAR_MEM64 && pb->window[PCI_WINDOW_MMIO64].size)
 				k = PCI_WINDOW_MMIO64;
 			uint64_t a = align_up(next[k], b->size);
 			if (a < next[k] || a > end[k] || b->size > end[k] - a) {
-				log_error("pci: the %s window is too small for BAR %u (0x%llx bytes) "
-					  "of the device in slot %u; give the VM a larger window",
-					  k == PCI_WINDOW_IO ? "I/O" : "memory", i,
-					  (unsigned long long)b->size, s);
+				log_error(
+					"pci: the %s window is too small for BAR %u (0x%llx bytes) "
+					"of the device in slot %u; give the VM a larger window",
+					k == PCI_WINDOW_IO ? "I/O" : "memory", i,
+					(unsigned long long)b->size, s);
 				ret = -1;
 				break;
 			}
@@ -706,7 +722,8 @@ int pci_bus_assign_bars(struct pci_bus *pb)
 			pci_config_raw_set(d, PCI_CFG_BAR0 + 4 * i, 4,
 					   (uint32_t)a | (lo & (b->kind == PCI_BAR_IO ? 3u : 15u)));
 			if (b->kind == PCI_BAR_MEM64)
-				pci_config_raw_set(d, PCI_CFG_BAR0 + 4 * i + 4, 4, (uint32_t)(a >> 32));
+				pci_config_raw_set(d, PCI_CFG_BAR0 + 4 * i + 4, 4,
+						   (uint32_t)(a >> 32));
 			cmd |= b->kind == PCI_BAR_IO ? PCI_CMD_IO : PCI_CMD_MEMORY;
 		}
 		if (ret == 0 && cmd) {
@@ -756,19 +773,19 @@ struct pci_bus *pci_bus_create(const struct pci_bus_config *cfg)
 	pthread_mutex_init(&pb->cfg_lock, NULL);
 	pthread_rwlock_init(&pb->map_lock, NULL);
 	pb->window[PCI_WINDOW_IO] =
-	    (struct pci_window_ctx){pb, PCI_WINDOW_IO, PCI_IO_WINDOW_BASE, PCI_IO_WINDOW_SIZE};
+		(struct pci_window_ctx){pb, PCI_WINDOW_IO, PCI_IO_WINDOW_BASE, PCI_IO_WINDOW_SIZE};
 	pb->window[PCI_WINDOW_MMIO32] = (struct pci_window_ctx){
-	    pb, PCI_WINDOW_MMIO32, LAYOUT_PCI_MMIO32_START, LAYOUT_PCI_MMIO32_SIZE};
-	pb->window[PCI_WINDOW_MMIO64] =
-	    (struct pci_window_ctx){pb, PCI_WINDOW_MMIO64, pb->cfg.mmio64_base, pb->cfg.mmio64_size};
+		pb, PCI_WINDOW_MMIO32, LAYOUT_PCI_MMIO32_START, LAYOUT_PCI_MMIO32_SIZE};
+	pb->window[PCI_WINDOW_MMIO64] = (struct pci_window_ctx){
+		pb, PCI_WINDOW_MMIO64, pb->cfg.mmio64_base, pb->cfg.mmio64_size};
 
 	const struct pci_device_id host = {
-	    .vendor = PCI_HOST_VENDOR,
-	    .device = PCI_HOST_DEVICE,
-	    .subsys_vendor = PCI_HOST_SUBSYS_VENDOR,
-	    .subsys_id = PCI_HOST_SUBSYS_ID,
-	    .revision = PCI_HOST_REVISION,
-	    .class_code = PCI_HOST_CLASS,
+		.vendor = PCI_HOST_VENDOR,
+		.device = PCI_HOST_DEVICE,
+		.subsys_vendor = PCI_HOST_SUBSYS_VENDOR,
+		.subsys_id = PCI_HOST_SUBSYS_ID,
+		.revision = PCI_HOST_REVISION,
+		.class_code = PCI_HOST_CLASS,
 	};
 	pb->slot[0] = device_new(pb, 0, &host, NULL, NULL);
 	if (!pb->slot[0]) {

@@ -33,49 +33,49 @@
 
 #include "vmm/bus/bus.h"
 
-#define PCI_IO_WINDOW_BASE 0x1000ull
-#define PCI_IO_WINDOW_SIZE 0xf000ull
+#define PCI_IO_WINDOW_BASE  0x1000ull
+#define PCI_IO_WINDOW_SIZE  0xf000ull
 #define PCI_CONFIG_PORT_LEN 8 /* 0xcf8-0xcff, including 0xcf9 reset control */
 
 #define PCI_MAX_SLOTS 32
-#define PCI_NUM_BARS 6
-#define PCI_CFG_SIZE 4096
+#define PCI_NUM_BARS  6
+#define PCI_CFG_SIZE  4096
 
 /* Header offsets. */
-#define PCI_CFG_VENDOR_ID 0x00
-#define PCI_CFG_DEVICE_ID 0x02
-#define PCI_CFG_COMMAND 0x04
-#define PCI_CFG_STATUS 0x06
-#define PCI_CFG_REVISION 0x08
-#define PCI_CFG_CLASS_PROG 0x09 /* prog-if, then subclass 0x0a, class 0x0b */
-#define PCI_CFG_CACHE_LINE 0x0c
-#define PCI_CFG_HEADER_TYPE 0x0e
-#define PCI_CFG_BAR0 0x10
+#define PCI_CFG_VENDOR_ID     0x00
+#define PCI_CFG_DEVICE_ID     0x02
+#define PCI_CFG_COMMAND	      0x04
+#define PCI_CFG_STATUS	      0x06
+#define PCI_CFG_REVISION      0x08
+#define PCI_CFG_CLASS_PROG    0x09 /* prog-if, then subclass 0x0a, class 0x0b */
+#define PCI_CFG_CACHE_LINE    0x0c
+#define PCI_CFG_HEADER_TYPE   0x0e
+#define PCI_CFG_BAR0	      0x10
 #define PCI_CFG_SUBSYS_VENDOR 0x2c
-#define PCI_CFG_SUBSYS_ID 0x2e
-#define PCI_CFG_ROM 0x30
-#define PCI_CFG_CAP_PTR 0x34
-#define PCI_CFG_INT_LINE 0x3c
-#define PCI_CFG_INT_PIN 0x3d
-#define PCI_CFG_CAP_START 0x40 /* capabilities go in 0x40-0xff */
+#define PCI_CFG_SUBSYS_ID     0x2e
+#define PCI_CFG_ROM	      0x30
+#define PCI_CFG_CAP_PTR	      0x34
+#define PCI_CFG_INT_LINE      0x3c
+#define PCI_CFG_INT_PIN	      0x3d
+#define PCI_CFG_CAP_START     0x40 /* capabilities go in 0x40-0xff */
 
-#define PCI_CMD_IO 0x0001
-#define PCI_CMD_MEMORY 0x0002
-#define PCI_CMD_MASTER 0x0004
-#define PCI_CMD_PARITY 0x0040
-#define PCI_CMD_SERR 0x0100
+#define PCI_CMD_IO	     0x0001
+#define PCI_CMD_MEMORY	     0x0002
+#define PCI_CMD_MASTER	     0x0004
+#define PCI_CMD_PARITY	     0x0040
+#define PCI_CMD_SERR	     0x0100
 #define PCI_CMD_INTX_DISABLE 0x0400
 
 #define PCI_STS_INTERRUPT 0x0008
-#define PCI_STS_CAP_LIST 0x0010
+#define PCI_STS_CAP_LIST  0x0010
 
 /* The host bridge's identity: a generic virtual PCIe host bridge. */
-#define PCI_HOST_VENDOR 0x1b36
-#define PCI_HOST_DEVICE 0x0008
+#define PCI_HOST_VENDOR	       0x1b36
+#define PCI_HOST_DEVICE	       0x0008
 #define PCI_HOST_SUBSYS_VENDOR 0x1b36
-#define PCI_HOST_SUBSYS_ID 0x0008
-#define PCI_HOST_REVISION 0x01
-#define PCI_HOST_CLASS 0x060000
+#define PCI_HOST_SUBSYS_ID     0x0008
+#define PCI_HOST_REVISION      0x01
+#define PCI_HOST_CLASS	       0x060000
 
 enum pci_bar_kind {
 	PCI_BAR_NONE = 0,
@@ -157,16 +157,15 @@ extern const struct bus_dev_ops pci_config_port_ops;
 extern const struct bus_dev_ops pci_ecam_ops;
 extern const struct bus_dev_ops pci_window_ops;
 void *pci_bus_window(struct pci_bus *pb, enum pci_window kind);
-bool pci_bus_window_range(struct pci_bus *pb, enum pci_window kind, uint64_t *base,
-			  uint64_t *size);
+bool pci_bus_window_range(struct pci_bus *pb, enum pci_window kind, uint64_t *base, uint64_t *size);
 
 /* One config access of 1, 2 or 4 bytes (any alignment within the
  * function's 4 KiB) as both mechanisms do it.  A function that does not
  * exist reads all ones and ignores writes. */
 uint32_t pci_bus_config_read(struct pci_bus *pb, unsigned bus, unsigned dev, unsigned fn,
 			     unsigned reg, unsigned len);
-void pci_bus_config_write(struct pci_bus *pb, unsigned bus, unsigned dev, unsigned fn,
-			  unsigned reg, unsigned len, uint32_t val);
+void pci_bus_config_write(struct pci_bus *pb, unsigned bus, unsigned dev, unsigned fn, unsigned reg,
+			  unsigned len, uint32_t val);
 
 /* Do what firmware does for a direct kernel boot: give every BAR an
  * address in its window (naturally aligned; 64-bit BARs in the 64-bit

@@ -21,23 +21,23 @@
 #include "common/log.h"
 #include "vmm/layout.h"
 
-#define STS_TMR 0x0001
-#define STS_GBL 0x0020
-#define STS_PWRBTN 0x0100
-#define STS_SLPBTN 0x0200
-#define STS_RTC 0x0400
-#define STS_WAK 0x8000
+#define STS_TMR		0x0001
+#define STS_GBL		0x0020
+#define STS_PWRBTN	0x0100
+#define STS_SLPBTN	0x0200
+#define STS_RTC		0x0400
+#define STS_WAK		0x8000
 #define STS_SCI_SOURCES (STS_TMR | STS_GBL | STS_PWRBTN | STS_SLPBTN | STS_RTC)
-#define EN_WRITABLE (STS_TMR | STS_GBL | STS_PWRBTN | STS_SLPBTN | STS_RTC)
+#define EN_WRITABLE	(STS_TMR | STS_GBL | STS_PWRBTN | STS_SLPBTN | STS_RTC)
 
-#define CNT_SCI_EN 0x0001
-#define CNT_BM_RLD 0x0002
+#define CNT_SCI_EN	  0x0001
+#define CNT_BM_RLD	  0x0002
 #define CNT_SLP_TYP_SHIFT 10
-#define CNT_SLP_TYP_MASK 0x1c00
-#define CNT_SLP_EN 0x2000
+#define CNT_SLP_TYP_MASK  0x1c00
+#define CNT_SLP_EN	  0x2000
 
 #define OFF_STS 0
-#define OFF_EN 2
+#define OFF_EN	2
 #define OFF_CNT 4
 #define OFF_TMR 8
 
@@ -62,7 +62,8 @@ static int64_t monotonic_ns(void)
 static uint64_t ticks_now(const struct acpi_pm *pm)
 {
 	uint64_t d = (uint64_t)(monotonic_ns() - pm->base_ns);
-	return d / 1000000000u * ACPI_PM_TIMER_HZ + d % 1000000000u * ACPI_PM_TIMER_HZ / 1000000000u;
+	return d / 1000000000u * ACPI_PM_TIMER_HZ +
+	       d % 1000000000u * ACPI_PM_TIMER_HZ / 1000000000u;
 }
 
 static uint32_t sync_timer(struct acpi_pm *pm)
@@ -128,13 +129,12 @@ static void acpi_pm_write(void *opaque, uint64_t offset, const uint8_t *data, ui
 		uint16_t v = data[i];
 		switch (off) {
 		case OFF_STS:
-		case OFF_STS + 1:
-			pm->sts &= (uint16_t)~(v << (8 * (off - OFF_STS)));
-			break;
+		case OFF_STS + 1: pm->sts &= (uint16_t) ~(v << (8 * (off - OFF_STS))); break;
 		case OFF_EN:
 		case OFF_EN + 1: {
 			uint16_t mask = (uint16_t)(0xff << (8 * (off - OFF_EN)));
-			pm->en = (uint16_t)((pm->en & ~mask) | ((v << (8 * (off - OFF_EN))) & mask & EN_WRITABLE));
+			pm->en = (uint16_t)((pm->en & ~mask) |
+					    ((v << (8 * (off - OFF_EN))) & mask & EN_WRITABLE));
 			break;
 		}
 		case OFF_CNT:
@@ -142,13 +142,14 @@ static void acpi_pm_write(void *opaque, uint64_t offset, const uint8_t *data, ui
 			break;
 		case OFF_CNT + 1: {
 			uint16_t hi = (uint16_t)(v << 8);
-			pm->cnt = (uint16_t)((pm->cnt & ~CNT_SLP_TYP_MASK) | (hi & CNT_SLP_TYP_MASK));
+			pm->cnt =
+				(uint16_t)((pm->cnt & ~CNT_SLP_TYP_MASK) | (hi & CNT_SLP_TYP_MASK));
 			if (hi & CNT_SLP_EN)
-				power_off |= enter_sleep(pm, (hi & CNT_SLP_TYP_MASK) >> CNT_SLP_TYP_SHIFT);
+				power_off |= enter_sleep(pm, (hi & CNT_SLP_TYP_MASK) >>
+								     CNT_SLP_TYP_SHIFT);
 			break;
 		}
-		default:
-			break; /* gap and timer: read-only */
+		default: break; /* gap and timer: read-only */
 		}
 	}
 	update_sci(pm);

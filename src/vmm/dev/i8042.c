@@ -10,24 +10,24 @@
 
 #include "common/log.h"
 
-#define STS_OBF 0x01
-#define STS_SYS 0x04
-#define STS_CMD 0x08 /* last write went to the command port */
+#define STS_OBF	     0x01
+#define STS_SYS	     0x04
+#define STS_CMD	     0x08 /* last write went to the command port */
 #define STS_UNLOCKED 0x10
 
-#define CB_SYS 0x04
+#define CB_SYS	       0x04
 #define CB_KBD_DISABLE 0x10
 #define CB_AUX_DISABLE 0x20
-#define CB_DEFAULT 0x45 /* translate, system flag, keyboard interrupt */
+#define CB_DEFAULT     0x45 /* translate, system flag, keyboard interrupt */
 
-#define CMD_READ_CB 0x20
-#define CMD_WRITE_CB 0x60
-#define CMD_AUX_DISABLE 0xa7
-#define CMD_AUX_ENABLE 0xa8
-#define CMD_SELF_TEST 0xaa
-#define CMD_KBD_TEST 0xab
-#define CMD_KBD_DISABLE 0xad
-#define CMD_KBD_ENABLE 0xae
+#define CMD_READ_CB	  0x20
+#define CMD_WRITE_CB	  0x60
+#define CMD_AUX_DISABLE	  0xa7
+#define CMD_AUX_ENABLE	  0xa8
+#define CMD_SELF_TEST	  0xaa
+#define CMD_KBD_TEST	  0xab
+#define CMD_KBD_DISABLE	  0xad
+#define CMD_KBD_ENABLE	  0xae
 #define CMD_WRITE_OUTPORT 0xd1
 
 struct i8042 {
@@ -35,7 +35,7 @@ struct i8042 {
 	struct i8042_config cfg;
 	uint8_t cmd_byte;
 	uint8_t pending_cmd; /* command waiting for its data byte, or 0 */
-	uint8_t out;         /* output buffer */
+	uint8_t out;	     /* output buffer */
 	bool out_full;
 	bool last_was_cmd;
 };
@@ -53,31 +53,15 @@ static bool do_command(struct i8042 *k, uint8_t cmd)
 {
 	k->pending_cmd = 0;
 	switch (cmd) {
-	case CMD_READ_CB:
-		put_output(k, k->cmd_byte);
-		return false;
+	case CMD_READ_CB: put_output(k, k->cmd_byte); return false;
 	case CMD_WRITE_CB:
-	case CMD_WRITE_OUTPORT:
-		k->pending_cmd = cmd;
-		return false;
-	case CMD_SELF_TEST:
-		put_output(k, 0x55);
-		return false;
-	case CMD_KBD_TEST:
-		put_output(k, 0x00);
-		return false;
-	case CMD_KBD_DISABLE:
-		k->cmd_byte |= CB_KBD_DISABLE;
-		return false;
-	case CMD_KBD_ENABLE:
-		k->cmd_byte &= (uint8_t)~CB_KBD_DISABLE;
-		return false;
-	case CMD_AUX_DISABLE:
-		k->cmd_byte |= CB_AUX_DISABLE;
-		return false;
-	case CMD_AUX_ENABLE:
-		k->cmd_byte &= (uint8_t)~CB_AUX_DISABLE;
-		return false;
+	case CMD_WRITE_OUTPORT: k->pending_cmd = cmd; return false;
+	case CMD_SELF_TEST: put_output(k, 0x55); return false;
+	case CMD_KBD_TEST: put_output(k, 0x00); return false;
+	case CMD_KBD_DISABLE: k->cmd_byte |= CB_KBD_DISABLE; return false;
+	case CMD_KBD_ENABLE: k->cmd_byte &= (uint8_t)~CB_KBD_DISABLE; return false;
+	case CMD_AUX_DISABLE: k->cmd_byte |= CB_AUX_DISABLE; return false;
+	case CMD_AUX_ENABLE: k->cmd_byte &= (uint8_t)~CB_AUX_DISABLE; return false;
 	}
 	/* 0xF0-0xFF pulse output-port lines low for a moment: those whose
 	 * bit is 0 in the command; bit 0 is the CPU reset line (0xFE). */
@@ -93,11 +77,8 @@ static bool do_data(struct i8042 *k, uint8_t v)
 	uint8_t cmd = k->pending_cmd;
 	k->pending_cmd = 0;
 	switch (cmd) {
-	case CMD_WRITE_CB:
-		k->cmd_byte = v;
-		return false;
-	case CMD_WRITE_OUTPORT:
-		return !(v & 0x01); /* output port bit 0 low = CPU in reset */
+	case CMD_WRITE_CB: k->cmd_byte = v; return false;
+	case CMD_WRITE_OUTPORT: return !(v & 0x01); /* output port bit 0 low = CPU in reset */
 	}
 	return false; /* for the keyboard, which is absent */
 }

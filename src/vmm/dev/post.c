@@ -35,6 +35,12 @@ struct post *post_create(void)
 	return p;
 }
 
-void post_destroy(struct post *p) { free(p); }
+void post_destroy(struct post *p)
+{
+	free(p);
+}
 
-uint8_t post_last_code(struct post *p) { return atomic_load_explicit(&p->last, memory_order_relaxed); }
+uint8_t post_last_code(struct post *p)
+{
+	return atomic_load_explicit(&p->last, memory_order_relaxed);
+}

@@ -29,36 +29,36 @@
 
 #include "common/log.h"
 
-#define REG_SEC 0x00
-#define REG_SEC_ALARM 0x01
-#define REG_MIN 0x02
-#define REG_MIN_ALARM 0x03
-#define REG_HOUR 0x04
+#define REG_SEC	       0x00
+#define REG_SEC_ALARM  0x01
+#define REG_MIN	       0x02
+#define REG_MIN_ALARM  0x03
+#define REG_HOUR       0x04
 #define REG_HOUR_ALARM 0x05
-#define REG_WDAY 0x06
-#define REG_MDAY 0x07
-#define REG_MON 0x08
-#define REG_YEAR 0x09
-#define REG_A 0x0a
-#define REG_B 0x0b
-#define REG_C 0x0c
-#define REG_D 0x0d
+#define REG_WDAY       0x06
+#define REG_MDAY       0x07
+#define REG_MON	       0x08
+#define REG_YEAR       0x09
+#define REG_A	       0x0a
+#define REG_B	       0x0b
+#define REG_C	       0x0c
+#define REG_D	       0x0d
 
-#define A_UIP 0x80
-#define B_SET 0x80
-#define B_PIE 0x40
-#define B_AIE 0x20
-#define B_UIE 0x10
-#define B_SQWE 0x08
+#define A_UIP	    0x80
+#define B_SET	    0x80
+#define B_PIE	    0x40
+#define B_AIE	    0x20
+#define B_UIE	    0x10
+#define B_SQWE	    0x08
 #define B_DM_BINARY 0x04
-#define B_24H 0x02
-#define C_IRQF 0x80
-#define C_PF 0x40
-#define C_AF 0x20
-#define C_UF 0x10
-#define D_VRT 0x80
+#define B_24H	    0x02
+#define C_IRQF	    0x80
+#define C_PF	    0x40
+#define C_AF	    0x20
+#define C_UF	    0x10
+#define D_VRT	    0x80
 
-#define NSEC 1000000000ll
+#define NSEC   1000000000ll
 #define UIP_NS 244000ll /* update cycle warning time, data sheet t_BUC */
 
 /* Broken-down guest time, every field binary. */
@@ -66,7 +66,7 @@ struct rtc_time {
 	int sec, min, hour;
 	int wday; /* 1-7, Sunday = 1, as the RTC counts */
 	int mday;
-	int mon; /* 1-12 */
+	int mon;  /* 1-12 */
 	int year; /* full year */
 };
 
@@ -76,9 +76,9 @@ struct rtc {
 	uint8_t index;
 	bool nmi_masked;
 	uint8_t ram[RTC_CMOS_SIZE]; /* time registers there are unused */
-	int64_t offset_s;           /* guest seconds - clock seconds */
-	struct rtc_time frozen;     /* the time while B.SET is 1 */
-	int64_t last_c_ns;          /* clock at the last register C read */
+	int64_t offset_s;	    /* guest seconds - clock seconds */
+	struct rtc_time frozen;	    /* the time while B.SET is 1 */
+	int64_t last_c_ns;	    /* clock at the last register C read */
 };
 
 static int64_t realtime_ns(void *ctx)
@@ -88,7 +88,10 @@ static int64_t realtime_ns(void *ctx)
 	return (int64_t)ts.tv_sec * NSEC + ts.tv_nsec;
 }
 
-static int64_t now_ns(const struct rtc *rtc) { return rtc->clock.now_ns(rtc->clock.ctx); }
+static int64_t now_ns(const struct rtc *rtc)
+{
+	return rtc->clock.now_ns(rtc->clock.ctx);
+}
 
 static int64_t floor_div(int64_t a, int64_t b)
 {
@@ -96,7 +99,10 @@ static int64_t floor_div(int64_t a, int64_t b)
 	return (a % b != 0 && (a < 0) != (b < 0)) ? q - 1 : q;
 }
 
-static bool set_held(const struct rtc *rtc) { return rtc->ram[REG_B] & B_SET; }
+static bool set_held(const struct rtc *rtc)
+{
+	return rtc->ram[REG_B] & B_SET;
+}
 
 static void time_from_seconds(int64_t secs, struct rtc_time *t)
 {
@@ -107,7 +113,7 @@ static void time_from_seconds(int64_t secs, struct rtc_time *t)
 		tt = 0;
 		gmtime_r(&tt, &tm);
 	}
-	*t = (struct rtc_time){tm.tm_sec, tm.tm_min,      tm.tm_hour,          tm.tm_wday + 1,
+	*t = (struct rtc_time){tm.tm_sec,  tm.tm_min,	  tm.tm_hour,	    tm.tm_wday + 1,
 			       tm.tm_mday, tm.tm_mon + 1, tm.tm_year + 1900};
 }
 
@@ -140,7 +146,10 @@ static void put_time(struct rtc *rtc, const struct rtc_time *t)
 		rtc->offset_s = time_to_seconds(t) - floor_div(now_ns(rtc), NSEC);
 }
 
-static bool binary_mode(const struct rtc *rtc) { return rtc->ram[REG_B] & B_DM_BINARY; }
+static bool binary_mode(const struct rtc *rtc)
+{
+	return rtc->ram[REG_B] & B_DM_BINARY;
+}
 
 static uint8_t encode(const struct rtc *rtc, int v)
 {
@@ -177,22 +186,14 @@ static int decode_hour(const struct rtc *rtc, uint8_t v)
 static uint8_t time_reg(const struct rtc *rtc, const struct rtc_time *t, unsigned reg)
 {
 	switch (reg) {
-	case REG_SEC:
-		return encode(rtc, t->sec);
-	case REG_MIN:
-		return encode(rtc, t->min);
-	case REG_HOUR:
-		return encode_hour(rtc, t->hour);
-	case REG_WDAY:
-		return encode(rtc, t->wday);
-	case REG_MDAY:
-		return encode(rtc, t->mday);
-	case REG_MON:
-		return encode(rtc, t->mon);
-	case REG_YEAR:
-		return encode(rtc, t->year % 100);
-	case RTC_CMOS_CENTURY:
-		return encode(rtc, t->year / 100);
+	case REG_SEC: return encode(rtc, t->sec);
+	case REG_MIN: return encode(rtc, t->min);
+	case REG_HOUR: return encode_hour(rtc, t->hour);
+	case REG_WDAY: return encode(rtc, t->wday);
+	case REG_MDAY: return encode(rtc, t->mday);
+	case REG_MON: return encode(rtc, t->mon);
+	case REG_YEAR: return encode(rtc, t->year % 100);
+	case RTC_CMOS_CENTURY: return encode(rtc, t->year / 100);
 	}
 	return 0;
 }
@@ -208,30 +209,16 @@ static void write_time_reg(struct rtc *rtc, unsigned reg, uint8_t v)
 	struct rtc_time t;
 	get_time(rtc, &t);
 	switch (reg) {
-	case REG_SEC:
-		t.sec = decode(rtc, v);
-		break;
-	case REG_MIN:
-		t.min = decode(rtc, v);
-		break;
-	case REG_HOUR:
-		t.hour = decode_hour(rtc, v);
-		break;
+	case REG_SEC: t.sec = decode(rtc, v); break;
+	case REG_MIN: t.min = decode(rtc, v); break;
+	case REG_HOUR: t.hour = decode_hour(rtc, v); break;
 	case REG_WDAY:
 		t.wday = decode(rtc, v); /* kept only while SET is held */
 		break;
-	case REG_MDAY:
-		t.mday = decode(rtc, v);
-		break;
-	case REG_MON:
-		t.mon = decode(rtc, v);
-		break;
-	case REG_YEAR:
-		t.year = t.year / 100 * 100 + decode(rtc, v);
-		break;
-	case RTC_CMOS_CENTURY:
-		t.year = decode(rtc, v) * 100 + t.year % 100;
-		break;
+	case REG_MDAY: t.mday = decode(rtc, v); break;
+	case REG_MON: t.mon = decode(rtc, v); break;
+	case REG_YEAR: t.year = t.year / 100 * 100 + decode(rtc, v); break;
+	case RTC_CMOS_CENTURY: t.year = decode(rtc, v) * 100 + t.year % 100; break;
 	}
 	put_time(rtc, &t);
 }
@@ -249,7 +236,10 @@ static uint8_t read_reg_a(const struct rtc *rtc)
 }
 
 /* Alarm byte matches when equal or "don't care" (two top bits set). */
-static bool alarm_match(uint8_t alarm, uint8_t now) { return (alarm & 0xc0) == 0xc0 || alarm == now; }
+static bool alarm_match(uint8_t alarm, uint8_t now)
+{
+	return (alarm & 0xc0) == 0xc0 || alarm == now;
+}
 
 /* Period of the periodic interrupt for register A's rate bits, in ns. */
 static int64_t periodic_ns(unsigned rate)
@@ -295,12 +285,9 @@ static uint8_t read_data(struct rtc *rtc)
 		return time_reg(rtc, &t, reg);
 	}
 	switch (reg) {
-	case REG_A:
-		return read_reg_a(rtc);
-	case REG_C:
-		return read_reg_c(rtc);
-	case REG_D:
-		return D_VRT;
+	case REG_A: return read_reg_a(rtc);
+	case REG_C: return read_reg_c(rtc);
+	case REG_D: return D_VRT;
 	}
 	return rtc->ram[reg];
 }
@@ -333,12 +320,9 @@ static void write_data(struct rtc *rtc, uint8_t v)
 	case REG_A:
 		rtc->ram[REG_A] = v & 0x7f; /* UIP is read-only */
 		return;
-	case REG_B:
-		write_reg_b(rtc, v);
-		return;
+	case REG_B: write_reg_b(rtc, v); return;
 	case REG_C:
-	case REG_D:
-		return; /* read-only */
+	case REG_D: return; /* read-only */
 	}
 	rtc->ram[reg] = v;
 }
@@ -368,8 +352,8 @@ static void rtc_write(void *opaque, uint64_t offset, const uint8_t *data, uint32
 }
 
 const struct bus_dev_ops rtc_ops = {
-    .read = rtc_read,
-    .write = rtc_write,
+	.read = rtc_read,
+	.write = rtc_write,
 };
 
 struct rtc *rtc_create(const struct rtc_clock *clock)
@@ -398,7 +382,7 @@ void rtc_destroy(struct rtc *rtc)
 void rtc_reset(struct rtc *rtc)
 {
 	pthread_mutex_lock(&rtc->lock);
-	rtc->ram[REG_B] &= (uint8_t)~(B_PIE | B_AIE | B_UIE | B_SQWE);
+	rtc->ram[REG_B] &= (uint8_t) ~(B_PIE | B_AIE | B_UIE | B_SQWE);
 	rtc->last_c_ns = now_ns(rtc);
 	pthread_mutex_unlock(&rtc->lock);
 }
@@ -409,8 +393,7 @@ static void put16(uint8_t *ram, unsigned lo, uint64_t v)
 	ram[lo + 1] = (uint8_t)(v >> 8);
 }
 
-void rtc_set_memory(struct rtc *rtc, uint64_t ram_below_4g, uint64_t ram_above_4g,
-		    unsigned ncpus)
+void rtc_set_memory(struct rtc *rtc, uint64_t ram_below_4g, uint64_t ram_above_4g, unsigned ncpus)
 {
 	uint64_t ext_kib = ram_below_4g > 1024 * 1024 ? (ram_below_4g - 1024 * 1024) / 1024 : 0;
 	if (ext_kib > 0xffff)

@@ -14,8 +14,8 @@
 
 #include "vmm/bus/bus.h"
 
-#define RTC_PORT_LEN 2
-#define RTC_CMOS_SIZE 128
+#define RTC_PORT_LEN	 2
+#define RTC_CMOS_SIZE	 128
 #define RTC_CMOS_CENTURY 0x32
 
 /* Where the RTC reads the time: nanoseconds since the Unix epoch, UTC.
@@ -41,8 +41,7 @@ void rtc_reset(struct rtc *rtc);
  * extended memory above 1 MiB in KiB (capped at 65535), RAM above 16 MiB
  * and below 4 GiB in 64 KiB units, RAM above 4 GiB in 64 KiB units, and the
  * CPU count minus one.  ram_below_4g counts from address 0. */
-void rtc_set_memory(struct rtc *rtc, uint64_t ram_below_4g, uint64_t ram_above_4g,
-		    unsigned ncpus);
+void rtc_set_memory(struct rtc *rtc, uint64_t ram_below_4g, uint64_t ram_above_4g, unsigned ncpus);
 
 /* Raw CMOS RAM bytes for the VM (boot flags and such).  Only indices
  * 0x0e-0x7f other than the century byte are plain RAM: the setter ignores

@@ -24,59 +24,59 @@
 
 /* Register offsets. */
 #define REG_RBR_THR 0 /* DLL when LCR.DLAB */
-#define REG_IER 1     /* DLM when LCR.DLAB */
+#define REG_IER	    1 /* DLM when LCR.DLAB */
 #define REG_IIR_FCR 2
-#define REG_LCR 3
-#define REG_MCR 4
-#define REG_LSR 5
-#define REG_MSR 6
-#define REG_SCR 7
+#define REG_LCR	    3
+#define REG_MCR	    4
+#define REG_LSR	    5
+#define REG_MSR	    6
+#define REG_SCR	    7
 
-#define IER_RDI 0x01  /* received data available */
+#define IER_RDI	 0x01 /* received data available */
 #define IER_THRI 0x02 /* transmitter holding register empty */
 #define IER_RLSI 0x04 /* receiver line status */
-#define IER_MSI 0x08  /* modem status */
+#define IER_MSI	 0x08 /* modem status */
 #define IER_MASK 0x0f /* bits 4-7 are hard-wired to 0 on a 16550A */
 
-#define IIR_NO_INT 0x01
-#define IIR_MSI 0x00
-#define IIR_THRI 0x02
-#define IIR_RDI 0x04
-#define IIR_RLSI 0x06
+#define IIR_NO_INT  0x01
+#define IIR_MSI	    0x00
+#define IIR_THRI    0x02
+#define IIR_RDI	    0x04
+#define IIR_RLSI    0x06
 #define IIR_TIMEOUT 0x0c
 #define IIR_FIFO_ON 0xc0
 
-#define FCR_ENABLE 0x01
+#define FCR_ENABLE   0x01
 #define FCR_CLEAR_RX 0x02
 #define FCR_CLEAR_TX 0x04
 
 #define LCR_DLAB 0x80
 
-#define MCR_DTR 0x01
-#define MCR_RTS 0x02
+#define MCR_DTR	 0x01
+#define MCR_RTS	 0x02
 #define MCR_OUT1 0x04
 #define MCR_OUT2 0x08
 #define MCR_LOOP 0x10
 #define MCR_MASK 0x1f
 
-#define LSR_DR 0x01
-#define LSR_OE 0x02
-#define LSR_PE 0x04
-#define LSR_FE 0x08
-#define LSR_BI 0x10
-#define LSR_THRE 0x20
-#define LSR_TEMT 0x40
+#define LSR_DR	   0x01
+#define LSR_OE	   0x02
+#define LSR_PE	   0x04
+#define LSR_FE	   0x08
+#define LSR_BI	   0x10
+#define LSR_THRE   0x20
+#define LSR_TEMT   0x40
 #define LSR_ERRORS (LSR_OE | LSR_PE | LSR_FE | LSR_BI)
 
-#define MSR_DCTS 0x01
-#define MSR_DDSR 0x02
-#define MSR_TERI 0x04
-#define MSR_DDCD 0x08
+#define MSR_DCTS   0x01
+#define MSR_DDSR   0x02
+#define MSR_TERI   0x04
+#define MSR_DDCD   0x08
 #define MSR_DELTAS 0x0f
-#define MSR_CTS 0x10
-#define MSR_DSR 0x20
-#define MSR_RI 0x40
-#define MSR_DCD 0x80
+#define MSR_CTS	   0x10
+#define MSR_DSR	   0x20
+#define MSR_RI	   0x40
+#define MSR_DCD	   0x80
 
 struct serial {
 	pthread_mutex_t lock;
@@ -88,16 +88,19 @@ struct serial {
 	uint16_t divisor;
 	uint8_t ier, lcr, mcr, scr;
 	uint8_t lsr_errors; /* sticky LSR error bits, cleared by reading LSR */
-	uint8_t msr;        /* status inputs (bits 4-7) and delta bits (0-3) */
-	uint8_t fcr;        /* FIFO enable + trigger bits as last programmed */
+	uint8_t msr;	    /* status inputs (bits 4-7) and delta bits (0-3) */
+	uint8_t fcr;	    /* FIFO enable + trigger bits as last programmed */
 	bool thre_pending;  /* THRE interrupt latched, cleared by IIR read / THR write */
-	bool rx_wanted;     /* serial_receive() refused bytes: tell the console when drained */
+	bool rx_wanted;	    /* serial_receive() refused bytes: tell the console when drained */
 	int irq_level;
 };
 
 static const uint8_t trigger_levels[4] = {1, 4, 8, 14};
 
-static bool fifo_enabled(const struct serial *s) { return s->fcr & FCR_ENABLE; }
+static bool fifo_enabled(const struct serial *s)
+{
+	return s->fcr & FCR_ENABLE;
+}
 
 /* With the FIFOs off the receiver holds one byte, as a 16450 does. */
 static unsigned rx_capacity(const struct serial *s)
@@ -237,10 +240,8 @@ static uint8_t read_reg(struct serial *s, unsigned reg)
 		if (v == IIR_THRI)
 			s->thre_pending = false;
 		return v | (fifo_enabled(s) ? IIR_FIFO_ON : 0);
-	case REG_LCR:
-		return s->lcr;
-	case REG_MCR:
-		return s->mcr;
+	case REG_LCR: return s->lcr;
+	case REG_MCR: return s->mcr;
 	case REG_LSR:
 		v = LSR_THRE | LSR_TEMT | s->lsr_errors | (s->rx_count ? LSR_DR : 0);
 		s->lsr_errors = 0;
@@ -249,8 +250,7 @@ static uint8_t read_reg(struct serial *s, unsigned reg)
 		v = s->msr;
 		s->msr &= ~MSR_DELTAS;
 		return v;
-	case REG_SCR:
-		return s->scr;
+	case REG_SCR: return s->scr;
 	}
 	return 0xff;
 }
@@ -298,12 +298,8 @@ static void write_reg(struct serial *s, unsigned reg, uint8_t v)
 			s->thre_pending = false;
 		s->ier = v;
 		break;
-	case REG_IIR_FCR:
-		write_fcr(s, v);
-		break;
-	case REG_LCR:
-		s->lcr = v;
-		break;
+	case REG_IIR_FCR: write_fcr(s, v); break;
+	case REG_LCR: s->lcr = v; break;
 	case REG_MCR: {
 		bool was_loop = s->mcr & MCR_LOOP;
 		s->mcr = v & MCR_MASK;
@@ -316,9 +312,7 @@ static void write_reg(struct serial *s, unsigned reg, uint8_t v)
 	case REG_MSR:
 		/* Factory-test writes on real parts; ignored. */
 		break;
-	case REG_SCR:
-		s->scr = v;
-		break;
+	case REG_SCR: s->scr = v; break;
 	}
 }
 
@@ -344,8 +338,8 @@ static void serial_write(void *opaque, uint64_t offset, const uint8_t *data, uin
 }
 
 const struct bus_dev_ops serial_ops = {
-    .read = serial_read,
-    .write = serial_write,
+	.read = serial_read,
+	.write = serial_write,
 };
 
 size_t serial_receive(struct serial *s, const uint8_t *buf, size_t len)

@@ -12,7 +12,7 @@
 #include "vmm/bus/bus.h"
 #include "vmm/irq.h"
 
-#define SERIAL_PORT_LEN 8
+#define SERIAL_PORT_LEN	 8
 #define SERIAL_FIFO_SIZE 16
 
 struct serial;
