@@ -14,6 +14,7 @@
 #include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <time.h>
+#include <unistd.h>
 
 #define KERNEL_MAX_SIZE (512ull << 20)
 
@@ -82,15 +83,21 @@ int main(int argc, char **argv)
 
 	uint8_t *kernel = NULL, *initrd = NULL;
 	size_t kernel_size = 0, initrd_size = 0;
-	if (load_file("kernel", cfg.kernel, KERNEL_MAX_SIZE, &kernel, &kernel_size) < 0)
-		return VMM_EXIT_USAGE;
-	if (cfg.initrd && load_file("initrd", cfg.initrd, cfg.memory, &initrd, &initrd_size) < 0)
-		return VMM_EXIT_USAGE;
+	int code = VMM_EXIT_USAGE;
+	struct kvm_host kvm = {.fd = -1};
+	struct console console = {.out_fd = -1, .in_fd = -1, .listen_fd = -1};
+	bool console_opened = false;
+	int sfd = -1;
 
-	struct kvm_host kvm;
+	if (load_file("kernel", cfg.kernel, KERNEL_MAX_SIZE, &kernel, &kernel_size) < 0)
+		goto out;
+	if (cfg.initrd && load_file("initrd", cfg.initrd, cfg.memory, &initrd, &initrd_size) < 0)
+		goto out;
+
 	if (kvm_host_open(&kvm, cfg.kvm_path, err, sizeof(err)) < 0) {
 		log_error("%s", err);
-		return VMM_EXIT_INTERNAL;
+		code = VMM_EXIT_INTERNAL;
+		goto out;
 	}
 	if (kvm.flavour == KVM_FLAVOUR_PVM)
 		log_warn(
@@ -108,15 +115,21 @@ int main(int argc, char **argv)
 	sigaddset(&mask, SIGHUP);
 	sigaddset(&mask, SIGUSR2);
 	sigprocmask(SIG_BLOCK, &mask, NULL);
-	int sfd = signalfd(-1, &mask, SFD_CLOEXEC);
+	sfd = signalfd(-1, &mask, SFD_CLOEXEC);
+	if (sfd < 0) {
+		log_error("signalfd: %s", strerror(errno));
+		code = VMM_EXIT_INTERNAL;
+		goto out;
+	}
 	signal(SIGPIPE, SIG_IGN);
 	vcpu_init_signals();
 
-	struct console console;
 	if (console_open(&console, &cfg, err, sizeof(err)) < 0) {
 		log_error("%s", err);
-		return VMM_EXIT_USAGE;
+		code = VMM_EXIT_USAGE;
+		goto out;
 	}
+	console_opened = true;
 	struct boot_request req = {
 		.kernel_path = cfg.kernel,
 		.kernel = kernel,
@@ -126,7 +139,6 @@ int main(int argc, char **argv)
 		.initrd_size = initrd_size,
 		.cmdline = cfg.cmdline,
 	};
-	int code;
 	unsigned boots = 0;
 	for (;;) {
 		struct vm vm;
@@ -152,8 +164,13 @@ int main(int argc, char **argv)
 						     : VMM_EXIT_INTERNAL;
 		break;
 	}
-	console_close(&console);
-	kvm_host_close(&kvm);
+out:
+	if (console_opened)
+		console_close(&console);
+	if (sfd >= 0)
+		close(sfd);
+	if (kvm.fd >= 0)
+		kvm_host_close(&kvm);
 	free(kernel);
 	free(initrd);
 	return code;
