@@ -207,6 +207,9 @@ void vcpu_dump_regs(struct vcpu *v, const char *why)
 		  v->id, (unsigned long long)r.rax, (unsigned long long)r.rbx,
 		  (unsigned long long)r.rcx, (unsigned long long)r.rdx, (unsigned long long)r.rsi,
 		  (unsigned long long)r.rdi, (unsigned long long)r.rbp);
+	log_error("vCPU %u: cr2=%016llx idt=%llx/%x gdt=%llx/%x", v->id, (unsigned long long)s.cr2,
+		  (unsigned long long)s.idt.base, s.idt.limit, (unsigned long long)s.gdt.base,
+		  s.gdt.limit);
 }
 
 static void handle_io(struct vcpu *v)
@@ -296,9 +299,9 @@ static void *vcpu_thread(void *arg)
 		case KVM_EXIT_INTR: break;
 		case KVM_EXIT_SHUTDOWN:
 			/* A triple fault: a real PC resets. */
+			/* The registers say where; rare enough to always show. */
 			log_info("vCPU %u: the guest triple-faulted", v->id);
-			if (log_get_level() >= LOG_DEBUG)
-				vcpu_dump_regs(v, "triple fault");
+			vcpu_dump_regs(v, "state at the triple fault");
 			vm_request_stop(vm, VM_STOP_TRIPLE_FAULT);
 			break;
 		case KVM_EXIT_SYSTEM_EVENT:
