@@ -12,7 +12,7 @@
 #define CODE64 0x18
 
 #define AP_STACK_SIZE 4096
-#define MAX_CPUS 64
+#define MAX_CPUS 256
 
 /* The ELF note a PVH loader looks for: XEN_ELFNOTE_PHYS32_ENTRY (18). */
 	.section .note.Xen, "a"

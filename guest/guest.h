@@ -9,7 +9,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define MAX_CPUS      64
+#define MAX_CPUS      256
 #define MAX_MEMMAP    128
 #define MAX_PCI_FUNCS 256
 #define CMDLINE_MAX   1024

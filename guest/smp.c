@@ -21,9 +21,24 @@ extern const char trampoline_start[], trampoline_end[];
 static volatile unsigned int ap_online;
 static volatile uint32_t ap_apic_id[MAX_CPUS];
 static uint64_t lapic;
+/* With APIC ID 255 present (256 CPUs) the BSP must use x2APIC: in xAPIC mode destination
+ * 0xff is the broadcast address. */
+static bool x2apic;
+
+#define MSR_APIC_BASE	 0x1b
+#define MSR_X2APIC_ID	 0x802
+#define MSR_X2APIC_SVR	 0x80f
+#define MSR_X2APIC_ICR	 0x830
+#define APIC_BASE_EXTD	 (1u << 10)
+#define APIC_BASE_ENABLE (1u << 11)
 
 static void icr_send(uint32_t apic_id, uint32_t lo)
 {
+	if (x2apic) {
+		/* x2APIC: one 64-bit MSR write, destination in the high half, no busy bit. */
+		wrmsr(MSR_X2APIC_ICR, (uint64_t)apic_id << 32 | lo);
+		return;
+	}
 	mmio_write32(lapic + APIC_ICR_HI, apic_id << 24);
 	mmio_write32(lapic + APIC_ICR_LO, lo);
 	uint64_t end = now_us() + 100000;
@@ -72,8 +87,24 @@ void smp_start(void)
 	}
 	if (!paging_map(lapic, 4096))
 		return;
-	mmio_write32(lapic + APIC_SVR, 0x1ff); /* software-enable, spurious vector 0xff */
-	uint32_t bsp = mmio_read32(lapic + APIC_ID) >> 24;
+	for (unsigned int i = 0; i < acpi.ncpus && i < MAX_CPUS; i++)
+		x2apic |= acpi.apic_ids[i] > 254;
+	uint32_t bsp;
+	if (x2apic) {
+		uint32_t a, b, c, d;
+		cpuid(1, 0, &a, &b, &c, &d);
+		if (!(c & (1u << 21))) {
+			fail("smp: the MADT has APIC ids above 254 but the CPU has no x2APIC");
+			return;
+		}
+		wrmsr(MSR_APIC_BASE, base_msr | APIC_BASE_ENABLE | APIC_BASE_EXTD);
+		wrmsr(MSR_X2APIC_SVR, 0x1ff);
+		bsp = (uint32_t)rdmsr(MSR_X2APIC_ID);
+		info("smp: APIC ids above 254: x2APIC mode");
+	} else {
+		mmio_write32(lapic + APIC_SVR, 0x1ff); /* software-enable, spurious vector 0xff */
+		bsp = mmio_read32(lapic + APIC_ID) >> 24;
+	}
 	bool bsp_listed = false;
 	for (unsigned int i = 0; i < acpi.ncpus && i < MAX_CPUS; i++)
 		bsp_listed |= acpi.apic_ids[i] == bsp;
@@ -97,10 +128,6 @@ void smp_start(void)
 
 		if (id == bsp)
 			continue;
-		if (id > 254) {
-			fail("smp: APIC id %u cannot be reached in xAPIC mode", id);
-			continue;
-		}
 		expected++;
 		icr_send(id, ICR_INIT_ASSERT);
 		icr_send(id, ICR_INIT_DEASSERT);
@@ -115,7 +142,7 @@ void smp_start(void)
 			fail("smp: CPU with APIC id %u did not come up within %lu s", id,
 			     AP_TIMEOUT_US / 1000000);
 			expected = ap_online; /* judge the next CPU on its own */
-		} else {
+		} else if (acpi.ncpus <= 16) {
 			info("smp: cpu apic id %u online after %lu us", ap_apic_id[expected - 1],
 			     now_us() - t0);
 		}

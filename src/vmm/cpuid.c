@@ -102,6 +102,12 @@ struct kvm_cpuid2 *cpuid_for_vcpu(const struct kvm_cpuid2 *supported,
 				e->ecx = e->index & 0xff;
 			}
 			break;
+		case 0x40000001:
+			/* Offer 15-bit MSI destination IDs only when the VM has the
+			 * x2APIC API that delivers them. */
+			if (!vm->ext_dest_id)
+				e->eax &= ~(1u << 15);
+			break;
 		case 0x40000000:
 			/* KVM signature leaf: make sure it points at the features leaf. */
 			if (e->eax < 0x40000001)

@@ -16,6 +16,7 @@ struct kvm_cpuid2 *cpuid_get_supported(int kvm_fd);
 struct cpuid_vm_info {
 	unsigned ncpus;
 	bool hide_arch_capabilities; /* kvm-pvm must never see MSR 0x10a */
+	bool ext_dest_id;	     /* KVM_FEATURE_MSI_EXT_DEST_ID may be offered */
 };
 
 /* Return a copy of `supported` (malloc'd) patched for vCPU `apic_id`. */

@@ -35,6 +35,7 @@ int guest_mem_init(struct guest_mem *m, uint64_t ram_size)
 	madvise(p, (size_t)ram_size, MADV_HUGEPAGE);
 	madvise(p, (size_t)ram_size, MADV_MERGEABLE);
 	m->mapping = p;
+	m->zeroed = true;
 	m->mapping_size = (size_t)ram_size;
 	layout_regions(m, p, ram_size);
 	return 0;

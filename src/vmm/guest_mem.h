@@ -22,6 +22,7 @@ struct guest_mem {
 	uint64_t ram_size; /* total bytes of RAM, as declared */
 	void *mapping;	   /* one host mapping holding all regions */
 	size_t mapping_size;
+	bool zeroed; /* untouched RAM reads as zero (fresh anonymous memory) */
 };
 
 /* Map ram_size bytes of guest RAM: [0, min(ram, hole)) and, for the rest,

@@ -149,6 +149,21 @@ int vm_create(struct vm *vm, const struct vmm_config *cfg, struct kvm_host *kvm,
 		FAIL(VMM_EXIT_INTERNAL, "KVM_SET_IDENTITY_MAP_ADDR failed: %s", strerror(errno));
 	if (ioctl(vm->fd, KVM_CREATE_IRQCHIP, 0) < 0)
 		FAIL(VMM_EXIT_INTERNAL, "KVM_CREATE_IRQCHIP failed: %s", strerror(errno));
+	/* 32-bit APIC IDs in routes and MSIs: with more than 255 vCPUs the IOAPIC and MSIs
+	 * must reach APIC IDs above 255 (the guest learns it from KVM_FEATURE_MSI_EXT_DEST_ID). */
+	if (kvm->x2apic_api) {
+		struct kvm_enable_cap cap = {
+			.cap = KVM_CAP_X2APIC_API,
+			.args[0] = KVM_X2APIC_API_USE_32BIT_IDS |
+				   KVM_X2APIC_API_DISABLE_BROADCAST_QUIRK,
+		};
+		vm->x2apic_api = ioctl(vm->fd, KVM_ENABLE_CAP, &cap) == 0;
+	}
+	if (cfg->cpus > 255 && !vm->x2apic_api)
+		FAIL(VMM_EXIT_USAGE,
+		     "--cpus %u: APIC IDs above 254 need KVM_CAP_X2APIC_API, which this host's KVM "
+		     "lacks; use at most 255 vCPUs",
+		     cfg->cpus);
 	struct kvm_pit_config pit = {.flags = KVM_PIT_SPEAKER_DUMMY};
 	if (ioctl(vm->fd, KVM_CREATE_PIT2, &pit) < 0)
 		FAIL(VMM_EXIT_INTERNAL, "KVM_CREATE_PIT2 failed: %s", strerror(errno));

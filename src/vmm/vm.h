@@ -35,6 +35,7 @@ struct vm {
 	struct bus pio, mmio;
 	struct kvm_cpuid2 *supported_cpuid;
 	unsigned phys_bits;
+	bool x2apic_api; /* KVM_CAP_X2APIC_API enabled: 32-bit APIC IDs */
 	struct vcpu *vcpus;
 	unsigned nvcpus;
 	struct machine machine;

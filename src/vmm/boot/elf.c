@@ -115,7 +115,10 @@ int elf_load(const struct guest_mem *m, const struct boot_request *req, struct b
 			return -1;
 		}
 		memcpy(dst, k + ph.p_offset, ph.p_filesz);
-		memset(dst + ph.p_filesz, 0, ph.p_memsz - ph.p_filesz);
+		/* Fresh guest RAM is already zero: clearing the bss there would only make
+		 * the host allocate pages the guest may never touch. */
+		if (!m->zeroed)
+			memset(dst + ph.p_filesz, 0, ph.p_memsz - ph.p_filesz);
 		if (ph.p_paddr + ph.p_memsz > kernel_end)
 			kernel_end = ph.p_paddr + ph.p_memsz;
 		nload++;
