@@ -53,7 +53,7 @@ int console_open(struct console *c, const struct vmm_config *cfg, char *err, siz
 {
 	memset(c, 0, sizeof(*c));
 	c->kind = cfg->serial;
-	c->out_fd = c->in_fd = c->listen_fd = -1;
+	c->out_fd = c->in_fd = c->listen_fd = c->pty_slave = -1;
 	pthread_mutex_init(&c->out_lock, NULL);
 	switch (cfg->serial) {
 	case SERIAL_NONE: return 0;
@@ -96,9 +96,8 @@ int console_open(struct console *c, const struct vmm_config *cfg, char *err, siz
 		fcntl(master, F_SETFD, FD_CLOEXEC);
 		fcntl(slave, F_SETFD, FD_CLOEXEC);
 		c->out_fd = c->in_fd = master;
-		c->listen_fd = -1;
+		c->pty_slave = slave;
 		c->out_nonblocking = true;
-		(void)slave; /* deliberately kept open for the VM's lifetime */
 		log_info("serial console on %s", c->pty_name);
 		return 0;
 	}
@@ -120,6 +119,8 @@ void console_close(struct console *c)
 	if (c->kind == SERIAL_FILE || c->kind == SERIAL_PTY) {
 		if (c->out_fd >= 0)
 			close(c->out_fd);
+		if (c->pty_slave >= 0)
+			close(c->pty_slave);
 	} else if (c->kind == SERIAL_SOCKET) {
 		if (c->in_fd >= 0)
 			close(c->in_fd);

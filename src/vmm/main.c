@@ -85,7 +85,7 @@ int main(int argc, char **argv)
 	size_t kernel_size = 0, initrd_size = 0;
 	int code = VMM_EXIT_USAGE;
 	struct kvm_host kvm = {.fd = -1};
-	struct console console = {.out_fd = -1, .in_fd = -1, .listen_fd = -1};
+	struct console console = {.out_fd = -1, .in_fd = -1, .listen_fd = -1, .pty_slave = -1};
 	bool console_opened = false;
 	int sfd = -1;
 
