@@ -23,6 +23,7 @@ struct console {
 	int out_fd;	      /* guest output goes here; -1: dropped */
 	int in_fd;	      /* input comes from here; -1: none */
 	int listen_fd;	      /* socket: the listening socket */
+	int pty_slave;	      /* pty: kept open so output buffers until a client attaches */
 	bool out_nonblocking; /* pty/socket: drop output nobody reads */
 	bool raw_tty;	      /* stdin was a terminal we put in raw mode */
 	bool escapes;	      /* Ctrl-A commands are active (interactive terminal) */
