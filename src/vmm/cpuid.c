@@ -66,6 +66,10 @@ struct kvm_cpuid2 *cpuid_for_vcpu(const struct kvm_cpuid2 *supported,
 			e->ebx = (e->ebx & 0x0000ffffu) | (apic_id & 0xffu) << 24 |
 				 ((n > 255 ? 255 : n) & 0xffu) << 16;
 			e->ecx |= CPUID_1_ECX_HYPERVISOR;
+			/* KVM emulates the TSC-deadline timer but leaves the bit to us;
+			 * with it a guest needs no LAPIC timer calibration. */
+			if (vm->tsc_deadline)
+				e->ecx |= CPUID_1_ECX_TSC_DEADLINE;
 			if (n > 1)
 				e->edx |= CPUID_1_EDX_HTT;
 			else

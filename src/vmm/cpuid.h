@@ -17,6 +17,7 @@ struct cpuid_vm_info {
 	unsigned ncpus;
 	bool hide_arch_capabilities; /* kvm-pvm must never see MSR 0x10a */
 	bool ext_dest_id;	     /* KVM_FEATURE_MSI_EXT_DEST_ID may be offered */
+	bool tsc_deadline; /* KVM_CAP_TSC_DEADLINE_TIMER: offer the TSC-deadline LAPIC timer */
 };
 
 /* Return a copy of `supported` (malloc'd) patched for vCPU `apic_id`. */

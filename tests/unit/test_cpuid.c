@@ -57,7 +57,12 @@ static void test_topology(void **state)
 	assert_int_equal(e->eax >> 26, 5);
 	e = cpuid_find(c, 0x40000000, 0);
 	assert_true(e->eax >= 0x40000001);
-	assert_true(cpuid_find(c, 7, 0)->edx & (1u << 29)); /* kept unless asked */
+	assert_true(cpuid_find(c, 7, 0)->edx & (1u << 29));  /* kept unless asked */
+	assert_false(cpuid_find(c, 1, 0)->ecx & (1u << 24)); /* TSC deadline only if KVM has it */
+	free(c);
+	vm.tsc_deadline = true;
+	c = cpuid_for_vcpu(sup, &vm, 0);
+	assert_true(cpuid_find(c, 1, 0)->ecx & (1u << 24));
 	free(c);
 
 	vm.ncpus = 1;
