@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 
 int parse_size(const char *s, uint64_t default_unit, uint64_t *out)
@@ -118,4 +119,36 @@ int write_all(int fd, const void *buf, size_t len)
 		len -= (size_t)w;
 	}
 	return 0;
+}
+
+int map_file(const char *path, size_t max_size, const uint8_t **data, size_t *size)
+{
+	cleanup_close int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	struct stat st;
+	if (fstat(fd, &st) < 0)
+		return -errno;
+	if (S_ISDIR(st.st_mode))
+		return -EISDIR;
+	if (!S_ISREG(st.st_mode))
+		return -EINVAL;
+	if ((uint64_t)st.st_size > max_size)
+		return -EFBIG;
+	*size = (size_t)st.st_size;
+	if (st.st_size == 0) {
+		*data = (const uint8_t *)"";
+		return 0;
+	}
+	void *p = mmap(NULL, *size, PROT_READ, MAP_PRIVATE, fd, 0);
+	if (p == MAP_FAILED)
+		return -errno;
+	*data = p;
+	return 0;
+}
+
+void unmap_file(const uint8_t *data, size_t size)
+{
+	if (data && size)
+		munmap((void *)data, size);
 }

@@ -35,6 +35,12 @@ const char *format_size(uint64_t bytes, char *buf, size_t len);
  * Returns 0, or -errno (-EFBIG when larger than max_size). */
 int read_file(const char *path, size_t max_size, uint8_t **data, size_t *size);
 
+/* Map a whole file read-only (at most max_size bytes): no copy, pages come from the page
+ * cache as they are read.  An empty file gives a non-NULL pointer and size 0.  Returns 0, or
+ * -errno (-EFBIG when larger than max_size).  Release with unmap_file(). */
+int map_file(const char *path, size_t max_size, const uint8_t **data, size_t *size);
+void unmap_file(const uint8_t *data, size_t size);
+
 /* write(2)/read(2) until done, retrying on EINTR.  Return 0 or -errno. */
 int write_all(int fd, const void *buf, size_t len);
 

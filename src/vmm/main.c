@@ -25,9 +25,10 @@ static uint64_t mono_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
-static int load_file(const char *what, const char *path, uint64_t max, uint8_t **data, size_t *size)
+static int load_file(const char *what, const char *path, uint64_t max, const uint8_t **data,
+		     size_t *size)
 {
-	int e = read_file(path, (size_t)max, data, size);
+	int e = map_file(path, (size_t)max, data, size);
 	if (e == -EFBIG) {
 		char s[32];
 		log_error("%s %s is larger than %s (the guest memory size); give the VM more "
@@ -36,7 +37,8 @@ static int load_file(const char *what, const char *path, uint64_t max, uint8_t *
 		return -1;
 	}
 	if (e < 0) {
-		log_error("%s %s: %s", what, path, strerror(-e));
+		log_error("%s %s: %s", what, path,
+			  e == -EINVAL ? "not a regular file" : strerror(-e));
 		return -1;
 	}
 	return 0;
@@ -81,7 +83,7 @@ int main(int argc, char **argv)
 	}
 	log_set_level((enum log_level)cfg.log_level);
 
-	uint8_t *kernel = NULL, *initrd = NULL;
+	const uint8_t *kernel = NULL, *initrd = NULL;
 	size_t kernel_size = 0, initrd_size = 0;
 	int code = VMM_EXIT_USAGE;
 	struct kvm_host kvm = {.fd = -1};
@@ -171,7 +173,7 @@ out:
 		close(sfd);
 	if (kvm.fd >= 0)
 		kvm_host_close(&kvm);
-	free(kernel);
-	free(initrd);
+	unmap_file(kernel, kernel_size);
+	unmap_file(initrd, initrd_size);
 	return code;
 }
