@@ -19,6 +19,14 @@ def test_guest_passes(target, cpus):
     assert res.rc == EXIT_POWEROFF, res.report()
 
 
+def test_guest_256_cpus(target):
+    # The most vCPUs vireo-vmm takes: APIC IDs 0-255, the last one reachable only in x2APIC
+    # mode (MADT x2APIC entry, KVM's 32-bit APIC ID API).
+    res = run_guest(target, guest_cmd(target, cpus=256, memory="512M"), deadline=300)
+    assert verdict(res).startswith("VIREO-GUEST: PASS cpus=256"), res.report()
+    assert "256 of 256 CPUs online" in res.console, res.report()
+
+
 def test_guest_large_memory_above_4g(target):
     # 5 GiB: RAM is split around the PCI hole; the guest checks the map it is given.
     res = run_guest(target, guest_cmd(target, cpus=2, memory="5G"))
