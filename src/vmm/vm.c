@@ -150,8 +150,9 @@ int vm_create(struct vm *vm, const struct vmm_config *cfg, struct kvm_host *kvm,
 	if (ioctl(vm->fd, KVM_CREATE_IRQCHIP, 0) < 0)
 		FAIL(VMM_EXIT_INTERNAL, "KVM_CREATE_IRQCHIP failed: %s", strerror(errno));
 	/* 32-bit APIC IDs in routes and MSIs: with more than 255 vCPUs the IOAPIC and MSIs
-	 * must reach APIC IDs above 255 (the guest learns it from KVM_FEATURE_MSI_EXT_DEST_ID). */
-	if (kvm->x2apic_api) {
+	 * must reach APIC IDs above 254 (the guest learns it from KVM_FEATURE_MSI_EXT_DEST_ID).
+	 * Smaller VMs keep KVM's default, the path every VMM exercises. */
+	if (kvm->x2apic_api && cfg->cpus > 255) {
 		struct kvm_enable_cap cap = {
 			.cap = KVM_CAP_X2APIC_API,
 			.args[0] = KVM_X2APIC_API_USE_32BIT_IDS |
