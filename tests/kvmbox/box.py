@@ -498,14 +498,19 @@ def _stop_all() -> None:
 
 class Box:
     def __init__(self, include: list[str] | tuple[str, ...] = (), *, qemu: bool = False,
-                 guest: bool = True, memory: str = "3G", cpus: int = 2,
+                 guest: bool = True, memory: str = "3G", cpus: int | None = None,
                  boot_timeout: float = 120.0, retries: int = 1, append: str = "",
                  keep: bool = False, quiet: bool = False, verbose: bool = True):
         self.include = [os.path.abspath(p) for p in include]
         self.with_qemu = qemu
         self.with_guest = guest
         self.memory = memory
-        self.cpus = cpus
+        # One box vCPU: QEMU 7.2's TCG emulation of nested SVM corrupts state when two box
+        # vCPUs run nested guests at the same time (stress runs with 2 box vCPUs: nested
+        # guests triple-faulting at random points, a box kernel panic, hung boxes, in about 1
+        # of 20 runs of two VMs at once; with 1 box vCPU 0 of 50).  One TCG thread for two
+        # vCPUs avoids it too but livelocks SMP guests.  VIREO_BOX_CPUS overrides.
+        self.cpus = cpus if cpus is not None else int(os.environ.get("VIREO_BOX_CPUS", "1"))
         self.boot_timeout = boot_timeout
         self.retries = retries
         self.append = append
@@ -559,12 +564,8 @@ class Box:
             append += " earlyprintk=ttyS0"  # early messages for the hang diagnostics
         if self.append:
             append += " " + self.append
-        # One TCG thread for all box vCPUs: with multi-threaded TCG, QEMU 7.2's emulation of
-        # nested SVM corrupts state when two box vCPUs run nested guests at once (measured:
-        # 2 of 55 two-VM runs and 1 of 30 boots failed with thread=multi: nested guests
-        # triple-faulting, a box kernel panic, a hung box; 0 of 85 with thread=single, at
-        # about the same speed).  VIREO_BOX_TCG_THREAD=multi brings it back for experiments.
-        tcg = "tcg,thread=" + os.environ.get("VIREO_BOX_TCG_THREAD", "single")
+        # See __init__ on why the box has one vCPU by default.
+        tcg = "tcg,thread=" + os.environ.get("VIREO_BOX_TCG_THREAD", "multi")
         cmd = [QEMU, "-nodefaults", "-no-user-config", "-no-reboot", "-display", "none",
                "-M", "q35", "-accel", tcg, "-cpu", "max",
                "-smp", str(self.cpus), "-m", self.memory,
