@@ -37,8 +37,8 @@ static bool in(uint64_t x, uint64_t start, uint64_t len)
 	return start && x >= start && x < start + len;
 }
 
-/* A port some table or BAR of this machine says is in use. */
-static bool port_in_use(uint16_t port)
+/* A port some ACPI table or PCI BAR of this machine says is in use. */
+bool port_in_use(uint32_t port)
 {
 	const struct acpi_reg *blk[] = {&acpi.pm1a_evt, &acpi.pm1b_evt, &acpi.pm1a_cnt,
 					&acpi.pm1b_cnt, &acpi.pm_tmr};

@@ -180,6 +180,8 @@ void hostile_run(void);
 
 /* bench.c */
 void bench_run(void);
+/* A port some ACPI table or PCI BAR of this machine says is in use. */
+bool port_in_use(uint32_t port);
 
 /* smp.c */
 void smp_start(void);

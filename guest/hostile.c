@@ -92,30 +92,12 @@ static const struct range fixed_skip[] = {
 	{0xcc0, 0x38}, {0xcf8, 8}, {0x5658, 1}, {0xae00, 0x20}, {0xaf00, 0x20},
 };
 
-static bool in(uint32_t port, uint64_t start, uint64_t len)
-{
-	return start && port >= start && port < start + len;
-}
-
 static bool port_skipped(uint32_t port)
 {
 	for (unsigned int i = 0; i < ARRAY_SIZE(fixed_skip); i++)
 		if (port >= fixed_skip[i].start && port < fixed_skip[i].start + fixed_skip[i].len)
 			return true;
-	const struct acpi_reg *blk[] = {&acpi.pm1a_evt, &acpi.pm1b_evt, &acpi.pm1a_cnt,
-					&acpi.pm1b_cnt, &acpi.pm_tmr};
-	for (unsigned int i = 0; i < ARRAY_SIZE(blk); i++)
-		if (blk[i]->space == 1 && in(port, blk[i]->addr, 8))
-			return true;
-	if (in(port, acpi.gpe0_blk, acpi.gpe0_len) || in(port, acpi.gpe1_blk, acpi.gpe1_len) ||
-	    in(port, acpi.smi_cmd, 1))
-		return true;
-	for (unsigned int i = 0; i < pci_count; i++)
-		for (unsigned int b = 0; b < 6; b++)
-			if (pci_funcs[i].bar[b].io &&
-			    in(port, pci_funcs[i].bar[b].addr, pci_funcs[i].bar[b].size))
-				return true;
-	return false;
+	return port_in_use(port);
 }
 
 static void port_junk_one(uint16_t port)
