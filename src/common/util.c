@@ -58,18 +58,35 @@ const char *format_size(uint64_t bytes, char *buf, size_t len)
 	return buf;
 }
 
-int read_file(const char *path, size_t max_size, uint8_t **data, size_t *size)
+/* Open path for reading and check it is a regular file of at most max_size bytes.
+ * Returns the fd, or -errno (-EISDIR, -EINVAL for devices and pipes, -EFBIG). */
+static int open_sized(const char *path, size_t max_size, struct stat *st)
 {
-	cleanup_close int fd = open(path, O_RDONLY | O_CLOEXEC);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
 		return -errno;
+	int e = 0;
+	if (fstat(fd, st) < 0)
+		e = -errno;
+	else if (S_ISDIR(st->st_mode))
+		e = -EISDIR;
+	else if (!S_ISREG(st->st_mode))
+		e = -EINVAL;
+	else if ((uint64_t)st->st_size > max_size)
+		e = -EFBIG;
+	if (e) {
+		close(fd);
+		return e;
+	}
+	return fd;
+}
+
+int read_file(const char *path, size_t max_size, uint8_t **data, size_t *size)
+{
 	struct stat st;
-	if (fstat(fd, &st) < 0)
-		return -errno;
-	if (S_ISDIR(st.st_mode))
-		return -EISDIR;
-	if ((uint64_t)st.st_size > max_size)
-		return -EFBIG;
+	cleanup_close int fd = open_sized(path, max_size, &st);
+	if (fd < 0)
+		return fd;
 	size_t cap = st.st_size ? (size_t)st.st_size : 4096, n = 0;
 	uint8_t *buf = malloc(cap + 1);
 	if (!buf)
@@ -123,18 +140,10 @@ int write_all(int fd, const void *buf, size_t len)
 
 int map_file(const char *path, size_t max_size, const uint8_t **data, size_t *size)
 {
-	cleanup_close int fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
 	struct stat st;
-	if (fstat(fd, &st) < 0)
-		return -errno;
-	if (S_ISDIR(st.st_mode))
-		return -EISDIR;
-	if (!S_ISREG(st.st_mode))
-		return -EINVAL;
-	if ((uint64_t)st.st_size > max_size)
-		return -EFBIG;
+	cleanup_close int fd = open_sized(path, max_size, &st);
+	if (fd < 0)
+		return fd;
 	*size = (size_t)st.st_size;
 	if (st.st_size == 0) {
 		*data = (const uint8_t *)"";
