@@ -57,26 +57,6 @@ bool port_in_use(uint32_t port)
 	return false;
 }
 
-/* An address some table, BAR or fixed device of this machine uses. */
-static bool mmio_in_use(uint64_t a, uint64_t len)
-{
-	if (memmap_overlaps_any(a, len) || a + len > 0xfec00000ull)
-		return true;
-	if (acpi.mcfg && a < acpi.ecam_base + ((uint64_t)acpi.ecam_bus_end + 1) * MiB &&
-	    acpi.ecam_base < a + len)
-		return true;
-	if (acpi.hpet_base && a < acpi.hpet_base + 4096 && acpi.hpet_base < a + len)
-		return true;
-	for (unsigned int i = 0; i < pci_count; i++)
-		for (unsigned int b = 0; b < 6; b++) {
-			const struct pci_bar *bar = &pci_funcs[i].bar[b];
-			if (!bar->io && bar->size && a < bar->addr + bar->size &&
-			    bar->addr < a + len)
-				return true;
-		}
-	return false;
-}
-
 static uint64_t ticks_to_ns(uint64_t ticks)
 {
 	uint64_t hz = tsc_hz();

@@ -182,6 +182,8 @@ void hostile_run(void);
 void bench_run(void);
 /* A port some ACPI table or PCI BAR of this machine says is in use. */
 bool port_in_use(uint32_t port);
+/* hostile.c: an MMIO range some table, BAR or fixed device of this machine uses. */
+bool mmio_in_use(uint64_t a, uint64_t len);
 
 /* smp.c */
 void smp_start(void);

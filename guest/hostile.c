@@ -131,7 +131,9 @@ static void port_junk(void)
 		port_junk_one((uint16_t)(0x1000 + rnd() % 0xf000));
 }
 
-static bool mmio_mapped(uint64_t a, uint64_t len)
+/* An MMIO range some table, BAR or fixed device of this machine uses (the APIC/firmware area
+ * just below 4 GiB included). */
+bool mmio_in_use(uint64_t a, uint64_t len)
 {
 	if (memmap_overlaps_any(a, len) || (a < 4 * GiB && a + len > 0xfec00000ull))
 		return true;
@@ -168,7 +170,7 @@ static unsigned int mmio_junk(void)
 
 		for (unsigned int j = 0; j < pages; j++)
 			again |= done[j] == a;
-		if (again || a + 4096 > limit || mmio_mapped(a, 4096) || !paging_map(a, 4096))
+		if (again || a + 4096 > limit || mmio_in_use(a, 4096) || !paging_map(a, 4096))
 			continue;
 		done[pages] = a;
 		info("hostile: MMIO junk at 0x%lx", a);
