@@ -46,6 +46,10 @@ void vcpu_kick(struct vcpu *v);
 /* Print the registers (from the vCPU's own thread). */
 void vcpu_dump_regs(struct vcpu *v, const char *why);
 
+/* Wait for a kicked vCPU's thread to end. */
+void vcpu_join(struct vcpu *v);
+
+/* Join the thread if still running, then release the vCPU fd and kvm_run page. */
 void vcpu_destroy(struct vcpu *v);
 
 /* Install the signal used to kick vCPUs (once per process). */

@@ -287,7 +287,7 @@ enum vm_stop_reason vm_run(struct vm *vm, int signal_fd)
 	for (unsigned i = 0; i < vm->nvcpus; i++)
 		vcpu_kick(&vm->vcpus[i]);
 	for (unsigned i = 0; i < vm->nvcpus; i++)
-		vcpu_destroy(&vm->vcpus[i]);
+		vcpu_join(&vm->vcpus[i]);
 	return (enum vm_stop_reason)atomic_load(&vm->stop_reason);
 }
 
