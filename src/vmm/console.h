@@ -32,7 +32,6 @@ struct console {
 	char pty_name[64];
 	const char *socket_path;
 	pthread_mutex_t out_lock;
-	uint64_t dropped;
 	console_input_fn input_fn;
 	void *input_ctx;
 	uint8_t pending[512]; /* read from the host, not yet taken by the UART */
