@@ -1,7 +1,8 @@
 /* The virtio-net driver test (cmdline `virtio-net[=IP,PEER]`, default
  * 10.0.2.15,10.0.2.2 as in QEMU's user networking).  Twice, each after a
  * device reset: post receive buffers, send an ARP request "who has PEER,
- * tell IP" to the broadcast address and wait for PEER's ARP reply.
+ * tell IP" to the broadcast address (again every second) and wait up to
+ * 10 s for PEER's ARP reply.
  *   pass 1: no VIRTIO_NET_F_MRG_RXBUF, 2 KiB receive buffers, direct
  *           descriptors;
  *   pass 2: MRG_RXBUF, EVENT_IDX and indirect descriptors when offered,
@@ -20,6 +21,7 @@
 #define RX_SMALL	48
 #define RX_BUFS		32
 #define FRAME_MAX	1514
+#define NET_TIMEOUT_US	(10 * 1000 * 1000ul)
 
 static struct virtio_dev dev;
 static uint8_t rxbuf[RX_BUFS][RX_BIG] __attribute__((aligned(64)));
@@ -71,20 +73,40 @@ static bool is_reply(const uint8_t *f, uint32_t len)
 	       !memcmp(f, mac, 6);
 }
 
-/* Receives frames until PEER's reply; the number of buffers of the reply
- * through *nbufs.  Other frames (IPv6 router solicitations on a tap, ...)
- * are counted and dropped. */
-static bool receive_reply(uint32_t bufsize, unsigned int *nbufs)
+static bool send_request(bool indirect)
 {
-	uint64_t end = now_us() + VIRTIO_TIMEOUT_US;
-	unsigned int others = 0;
+	struct vq_buf b[2] = {{(uintptr_t)txhdr, HDR_LEN, false},
+			      {(uintptr_t)txframe, sizeof(txframe), false}};
+
+	return vq_request(&dev, TXQ, b, 2, indirect, "send ARP request") >= 0;
+}
+
+/* Sends the request once a second and receives frames until PEER's reply
+ * (a tap's peer may come up a little after the guest starts sending); the
+ * number of buffers of the reply through *nbufs.  Other frames (IPv6
+ * router solicitations on a tap, ...) are counted and dropped. */
+static bool exchange(uint32_t bufsize, bool indirect, unsigned int *nbufs)
+{
+	uint64_t end = now_us() + NET_TIMEOUT_US, next_send = 0;
+	unsigned int others = 0, sent = 0;
 
 	while (now_us() < end) {
 		uint32_t id, len, total = 0;
 		unsigned int n = 1, want;
 
-		if (!vq_get(&dev, RXQ, &id, &len, end - now_us()))
-			break;
+		if (now_us() >= next_send) {
+			if (!send_request(indirect))
+				return false;
+			sent++;
+			next_send = now_us() + 1000 * 1000;
+		}
+		if (!vq_get(&dev, RXQ, &id, &len, next_send - now_us())) {
+			if (virtio_status(&dev) & VIRTIO_S_NEEDS_RESET) {
+				vfail(&dev, "receive: device needs reset");
+				return false;
+			}
+			continue;
+		}
 		if (id >= RX_BUFS || len > bufsize || len < HDR_LEN) {
 			vfail(&dev, "receive: used element id %u len %u (buffers of %u)", id, len,
 			      bufsize);
@@ -112,16 +134,16 @@ static bool receive_reply(uint32_t bufsize, unsigned int *nbufs)
 		if (is_reply(frame + HDR_LEN, total - HDR_LEN)) {
 			memcpy(peer_mac, frame + HDR_LEN + 22, 6);
 			*nbufs = want;
-			info("virtio-net: ARP reply, %u bytes in %u buffer(s), %u other frame(s) "
-			     "before it",
-			     total - HDR_LEN, want, others);
+			info("virtio-net: ARP reply, %u bytes in %u buffer(s), after %u request(s) "
+			     "and %u other frame(s)",
+			     total - HDR_LEN, want, sent, others);
 			return true;
 		}
 		others++;
 	}
-	vfail(&dev, "no ARP reply from %u.%u.%u.%u within 5 s (%u other frames)",
+	vfail(&dev, "no ARP reply from %u.%u.%u.%u within %lu s (%u requests, %u other frames)",
 	      config.net_peer[0], config.net_peer[1], config.net_peer[2], config.net_peer[3],
-	      others);
+	      NET_TIMEOUT_US / 1000000, sent, others);
 	return false;
 }
 
@@ -151,12 +173,7 @@ static bool pass(bool mrg)
 	     mrg ? "mergeable" : "plain", bufsize);
 	post_rx(RX_BUFS, bufsize);
 	build_arp();
-	struct vq_buf b[2] = {{(uintptr_t)txhdr, HDR_LEN, false},
-			      {(uintptr_t)txframe, sizeof(txframe), false}};
-	if (vq_request(&dev, TXQ, b, 2, mrg && (dev.features & VIRTIO_F_INDIRECT_DESC),
-		       "send ARP request") < 0)
-		return false;
-	if (!receive_reply(bufsize, &nbufs))
+	if (!exchange(bufsize, mrg && (dev.features & VIRTIO_F_INDIRECT_DESC), &nbufs))
 		return false;
 	if (mrg && nbufs < 2) {
 		vfail(&dev, "a reply larger than one %u-byte buffer came in %u buffer", bufsize,
