@@ -565,6 +565,9 @@ void vq_kick(struct virtio_dev *d, unsigned int q)
 	uint16_t old = vq->kicked, new = vq->avail_idx;
 	bool notify;
 
+	/* EVENT_IDX: interrupt us as soon as the used index passes last_used;
+	 * set before the notification, or a fast device reads a stale value. */
+	*(volatile uint16_t *)(uintptr_t)used_event(vq) = vq->last_used;
 	full_barrier(); /* the new index is visible before we read the device's wish */
 	if (d->features & VIRTIO_F_EVENT_IDX) {
 		uint16_t ev = *(volatile uint16_t *)(uintptr_t)avail_event(vq);
