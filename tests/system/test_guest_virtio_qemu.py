@@ -9,7 +9,9 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import socket
 import subprocess
+import threading
 
 import pytest
 
@@ -110,6 +112,49 @@ def test_virtio_devices_under_qemu(tmp_path):
     assert CONSOLE_MARKER in open(con, "rb").read(), out
 
 
+def test_virtio_console_both_ways_under_qemu(tmp_path):
+    # The console's host side is a socket: the guest's marker arrives there, and what the host
+    # sends first reaches the guest's receive queue.
+    path = str(tmp_path / "console.sock")
+    srv = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    srv.bind(path)
+    srv.listen(1)
+    srv.settimeout(60)
+    got = bytearray()
+
+    def host_side():
+        try:
+            conn, _ = srv.accept()
+        except OSError:
+            return
+        with conn:
+            conn.sendall(b"VIREO-HOST: hello guest\n")
+            conn.settimeout(60)
+            while True:
+                try:
+                    chunk = conn.recv(4096)
+                except OSError:
+                    return
+                if not chunk:
+                    return
+                got.extend(chunk)
+
+    t = threading.Thread(target=host_side, daemon=True)
+    t.start()
+    try:
+        r = run_qemu("virtio-console", ["-device", "virtio-serial-pci,disable-legacy=on",
+                                        "-chardev", f"socket,id=con0,path={path}",
+                                        "-device", "virtconsole,chardev=con0"])
+    finally:
+        t.join(10)
+        srv.close()
+    out = r.stdout
+    assert verdict(out).startswith("VIREO-GUEST: PASS"), out + r.stderr
+    assert "virtio-console: received 24 bytes 'VIREO-HOST: hello guest.'" in out, out
+    assert device_lines(out).get("console") == "PASS wrote=47 read=24", out
+    assert CONSOLE_MARKER in bytes(got), out
+
+
 def test_virtio_blk_readonly_under_qemu(tmp_path):
     img = disk(tmp_path, b"\x5a")
     r = run_qemu("virtio-blk=ro", blk_args(img, extra=",readonly=on"))
@@ -148,3 +193,20 @@ def test_hostile_virtio_guest_leaves_qemu_alive(tmp_path):
     assert verdict(out).startswith("VIREO-GUEST: PASS"), out + r.stderr
     assert r.returncode == 0, out + r.stderr
     assert b"alive after the hostile chains" in open(con, "rb").read(), out
+
+
+def test_strict_hostile_mode_judges_each_outcome(tmp_path):
+    # virtio-hostile=strict (what vireo-vmm must pass) fails on any chain the device did not
+    # answer with NEEDS_RESET; QEMU 7.2's virtio-rng lets some through (e.g. `long`).
+    r = run_qemu("virtio-hostile=strict", RNG)
+    out = r.stdout
+    line = next((l for l in out.splitlines() if l.startswith("VIREO-VIRTIO: hostile rng ")), "")
+    outcomes = dict(kv.split("=") for kv in line.split()[-1].split(","))
+    assert set(outcomes) == {"loop", "long", "outside", "direction", "jump"}, out
+    lax = [name for name, o in outcomes.items() if o != "reset"]
+    if lax:
+        assert verdict(out).startswith(f"VIREO-GUEST: FAIL virtio-rng: {lax[0]}: device"), out
+        assert "instead of NEEDS_RESET" in verdict(out), out
+    else:
+        assert verdict(out).startswith("VIREO-GUEST: PASS"), out
+    assert r.returncode == 0, out + r.stderr
