@@ -31,10 +31,12 @@
 #define S_IOERR	 1
 #define S_UNSUPP 2
 
-#define CFG_CAPACITY 0
-#define CFG_SIZE_MAX 8
-#define CFG_SEG_MAX  12
-#define CFG_BLK_SIZE 20
+#define CFG_CAPACITY	0
+#define CFG_SIZE_MAX	8
+#define CFG_SEG_MAX	12
+#define CFG_BLK_SIZE	20
+#define CFG_MAX_DISCARD 36
+#define CFG_MAX_WZ	48
 
 #define REGION_SECTORS 16
 #define REGION_BYTES   (REGION_SECTORS * 512)
@@ -254,6 +256,17 @@ static bool pass2(void)
 	uint64_t zero_at = capacity / 4 & ~7ull, discard_at = capacity / 4 * 3 & ~7ull;
 	if (!write_pattern(end) || !read_compare(end, false))
 		return false;
+	/* A device may take fewer sectors per request than our region. */
+	uint32_t max_wz = virtio_cfg32(&dev, CFG_MAX_WZ),
+		 max_dis = virtio_cfg32(&dev, CFG_MAX_DISCARD);
+	if ((dev.features & BLK_F_WRITE_ZEROES) && max_wz < REGION_SECTORS) {
+		info("virtio-blk: write-zeroes skipped: max_write_zeroes_sectors %u", max_wz);
+		dev.features &= ~BLK_F_WRITE_ZEROES;
+	}
+	if ((dev.features & BLK_F_DISCARD) && max_dis < REGION_SECTORS) {
+		info("virtio-blk: discard skipped: max_discard_sectors %u", max_dis);
+		dev.features &= ~BLK_F_DISCARD;
+	}
 	if (dev.features & BLK_F_WRITE_ZEROES) {
 		if (!write_pattern(zero_at))
 			return false;
