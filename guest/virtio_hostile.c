@@ -190,7 +190,7 @@ static void run_device(uint16_t type, const char *name)
 		uint64_t features = s == 1 ? VIRTIO_F_INDIRECT_DESC : 0;
 
 		if (!virtio_start(&dev, features, queues_of(type)))
-			return;
+			break;
 		if (s == 2 && !outside_address()) {
 			info("virtio-hostile: %s outside: no unused address, skipped", name);
 			continue;
