@@ -82,6 +82,16 @@ struct virtio_dev {
 	char error[120]; /* first failure, for the VIREO-VIRTIO line */
 };
 
+static inline void barrier(void)
+{
+	__asm__ volatile("" ::: "memory");
+}
+
+static inline void full_barrier(void)
+{
+	__asm__ volatile("mfence" ::: "memory");
+}
+
 /* Records a failure of this device (also as a guest failure). */
 void vfail(struct virtio_dev *d, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
@@ -103,6 +113,8 @@ uint32_t virtio_cfg32(const struct virtio_dev *d, uint32_t off);
 uint64_t virtio_cfg64(const struct virtio_dev *d, uint32_t off);
 uint16_t virtio_cfg16(const struct virtio_dev *d, uint32_t off);
 uint8_t virtio_cfg8(const struct virtio_dev *d, uint32_t off);
+
+/* virtio_queue.c */
 
 /* Writes a chain at descriptor `head` (n direct descriptors, or one
  * pointing at an indirect table) and publishes it; no notification. */

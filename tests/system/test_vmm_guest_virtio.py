@@ -135,14 +135,14 @@ def test_hostile_virtio_guest_leaves_vmm_alive(target):
 
 @needs_net
 def test_guest_net_through_tap(target):
-    # The host side of the tap answers ARP for 10.0.2.2 once it has that address and is up.
+    # The host side of the tap answers ARP for 10.213.7.1 once it has that address and is up.
     # The tap is made beforehand where `ip tuntap` exists; else vireo-vmm makes it, and the
     # address is given as soon as it appears (the guest repeats its request for 10 s).
     setup = (f"ip tuntap add dev {TAP} mode tap 2>/dev/null; "
              f"(i=0; while ! ip link show {TAP} >/dev/null 2>&1 && [ $i -lt 200 ]; do "
-             f"sleep 0.05; i=$((i+1)); done; ip addr add 10.0.2.2/24 dev {TAP}; "
+             f"sleep 0.05; i=$((i+1)); done; ip addr add 10.213.7.1/24 dev {TAP}; "
              f"ip link set {TAP} up) &")
-    cmd = guest_cmd(target, words="virtio-net=10.0.2.15,10.0.2.2",
+    cmd = guest_cmd(target, words="virtio-net=10.213.7.15,10.213.7.1",
                     extra=("--no-reboot", "--net", f"tap={TAP}"))
     rc, out = interact(target, f"{setup} {cmd}", [("VIREO-GUEST:", "")], timeout=120,
                        finish=f"ip link del {TAP} 2>/dev/null")
