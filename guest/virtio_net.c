@@ -100,7 +100,8 @@ static bool exchange(uint32_t bufsize, bool indirect, unsigned int *nbufs)
 			sent++;
 			next_send = now_us() + 1000 * 1000;
 		}
-		if (!vq_get(&dev, RXQ, &id, &len, next_send - now_us())) {
+		uint64_t now = now_us();
+		if (!vq_get(&dev, RXQ, &id, &len, next_send > now ? next_send - now : 0)) {
 			if (virtio_status(&dev) & VIRTIO_S_NEEDS_RESET) {
 				vfail(&dev, "receive: device needs reset");
 				return false;
