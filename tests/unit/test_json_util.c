@@ -31,7 +31,7 @@ static void test_parse_and_get(void **state)
 
 static void test_parse_errors(void **state)
 {
-	static const char *const bad[] = {"{", "{\"a\": }", "{} {}", "[1,]", "{'a': 1}", "nul"};
+	static const char *const bad[] = {"{", "{\"a\": }", "{} {}", "[1,]", "{\"a\" 1}", "nul"};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		char err[256] = "";
 		assert_null(json_parse_buffer(bad[i], strlen(bad[i]), err, sizeof(err)));
