@@ -367,16 +367,14 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 		if (!rq)
 			return MHD_NO;
 		*con_cls = rq;
-		/* Refuse an announced oversized body before reading it. */
+		/* An announced oversized body is read and dropped, then refused:
+		 * answering before the body is read would leave simple clients
+		 * (which send the whole body first) with a broken pipe instead of
+		 * the 413. */
 		const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
 							     MHD_HTTP_HEADER_CONTENT_LENGTH);
-		if (cl && strtoull(cl, NULL, 10) > API_BODY_MAX) {
+		if (cl && strtoull(cl, NULL, 10) > API_BODY_MAX)
 			rq->too_big = true;
-			return send_error(conn, 413,
-					  "request body of %s bytes is larger than the %u "
-					  "allowed",
-					  cl, API_BODY_MAX);
-		}
 		return MHD_YES;
 	}
 	if (*upload_size) {
