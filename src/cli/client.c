@@ -117,9 +117,9 @@ int api_call(const char *method, const char *path, struct json_object *body,
 		if (o && json_object_object_get_ex(o, "error", &e))
 			msg = json_get_string(e, "message");
 		fprintf(stderr, "vireo: %s\n", msg ? msg : "request failed");
-		json_object_put(o);
 		ret = status == 404 && msg && strstr(msg, "not found") ? EXIT_NOT_FOUND
 								       : EXIT_FAILED;
+		json_object_put(o);
 		goto out;
 	}
 	if (out)

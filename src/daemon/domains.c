@@ -751,6 +751,13 @@ static struct json_object *brief(const struct domain *d)
 	return o;
 }
 
+static int by_name(const void *a, const void *b)
+{
+	struct json_object *const *x = a, *const *y = b;
+	const char *nx = json_get_string(*x, "name"), *ny = json_get_string(*y, "name");
+	return strcmp(nx ? nx : "", ny ? ny : "");
+}
+
 int dm_list(struct json_object **out)
 {
 	struct json_object *arr = json_object_new_array();
@@ -759,7 +766,7 @@ int dm_list(struct json_object **out)
 		if (!d->removed)
 			json_object_array_add(arr, brief(d));
 	pthread_mutex_unlock(&dm_lock);
-	json_object_array_sort(arr, NULL);
+	json_object_array_sort(arr, by_name);
 	*out = arr;
 	return 200;
 }
