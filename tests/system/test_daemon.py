@@ -446,7 +446,38 @@ def test_kvm_driver_power_button_and_clear_refusals(daemon, build_dir):
     d.ok("undefine", "k1")
 
 
-def test_clean_shutdown_keeps_vms(daemon, linux_guest):
+def test_transient_create_and_shutdown_timeout(daemon, linux_guest):
+    d = daemon
+    # No <acpi/>: QEMU runs with acpi=off and the power button does nothing.
+    xml = domain_xml("noacpi", linux_guest).replace("<features><acpi/></features>", "")
+    out = d.ok("create", write_xml(d, "noacpi", xml))
+    assert "created" in out
+    info = d.info("noacpi")
+    assert info["state"] == "running" and info["persistent"] is False
+    rc, _, err = d.vireo("shutdown", "noacpi", "--timeout", "2")
+    assert rc == 5 and "still running 2 s after the ACPI power button" in err, err
+    assert "vireo destroy noacpi" in err
+    rc, _, err = d.vireo("undefine", "noacpi")
+    assert rc == 1 and "transient" in err
+    d.ok("destroy", "noacpi")
+    # A transient domain is gone once it stopped.
+    assert d.vireo("dominfo", "noacpi")[0] == 4
+
+
+def test_host_validate(daemon):
+    rc, out, _ = daemon.vireo("host-validate", "--json")
+    checks = {c["check"]: c for c in json.loads(out)}
+    for name in ("/dev/kvm", "KVM flavour", "CPU virtualization", "/dev/net/tun", "Bridges",
+                 "cgroup v2", "Hugepages", "KSM", "Driver qemu (TCG)",
+                 "Driver kvm (vireo-vmm)"):
+        assert name in checks, (name, checks.keys())
+    assert checks["Driver qemu (TCG)"]["status"] == "PASS"  # the module skips without QEMU
+    assert rc == 0
+    if os.path.exists("/sys/module/kvm_pvm"):
+        assert "kvm-pvm" in checks["KVM flavour"]["detail"]
+
+
+def test_clean_shutdown_keeps_vms_and_autostart(daemon, linux_guest):
     d = daemon
     d.ok("start", "dup")
     pid = d.info("dup")["pid"]
@@ -455,6 +486,14 @@ def test_clean_shutdown_keeps_vms(daemon, linux_guest):
     os.kill(pid, 0)
     d.start()
     assert d.info("dup")["pid"] == pid
+    d.ok("destroy", "dup")
+    # Autostart domains start with the daemon.
+    d.ok("autostart", "dup")
+    assert d.stop() == 0
+    d.start()
+    info = d.info("dup")
+    assert info["state"] == "running" and info["autostart"] is True, info
+    d.ok("autostart", "dup", "--disable")
     d.ok("destroy", "dup")
 
 
