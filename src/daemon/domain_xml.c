@@ -4,6 +4,7 @@
 #include "daemon/domain_def.h"
 
 #include "common/uuid.h"
+#include "daemon/xml_subset.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -20,12 +21,6 @@
 
 /* The subset: every element by its path, the attributes it may carry, and
  * whether it holds text. */
-struct xml_rule {
-	const char *path;
-	const char *attrs[5];
-	bool text;
-};
-
 static const struct xml_rule rules[] = {
 	{"/domain", {"type"}, false},
 	{"/domain/name", {0}, true},
@@ -90,130 +85,8 @@ static const char *const singletons[] = {
 	"/domain/devices/emulator",
 };
 
-struct perr {
-	char *buf;
-	size_t len;
-};
-
-__attribute__((format(printf, 3, 4))) static int fail_at(struct perr *e, xmlNodePtr node,
-							 const char *fmt, ...)
-{
-	char msg[384];
-	va_list ap;
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-	va_end(ap);
-	xmlChar *path = node ? xmlGetNodePath(node) : NULL;
-	if (path)
-		snprintf(e->buf, e->len, "%s: %s", (char *)path, msg);
-	else
-		snprintf(e->buf, e->len, "%s", msg);
-	xmlFree(path);
-	return -1;
-}
-
-static const struct xml_rule *find_rule(const char *path)
-{
-	for (size_t i = 0; i < sizeof(rules) / sizeof(rules[0]); i++)
-		if (strcmp(rules[i].path, path) == 0)
-			return &rules[i];
-	return NULL;
-}
-
-static bool is_singleton(const char *path)
-{
-	for (size_t i = 0; i < sizeof(singletons) / sizeof(singletons[0]); i++)
-		if (strcmp(singletons[i], path) == 0)
-			return true;
-	return false;
-}
-
-static int validate_node(struct perr *e, xmlNodePtr node, const char *parent_path)
-{
-	char path[256];
-	if (node->ns)
-		return fail_at(e, node, "XML namespaces are not supported");
-	int n = snprintf(path, sizeof(path), "%s/%s", parent_path, (const char *)node->name);
-	if (n < 0 || (size_t)n >= sizeof(path))
-		return fail_at(e, node, "element nested too deep");
-	const struct xml_rule *rule = find_rule(path);
-	if (!rule)
-		return fail_at(e, node, "unsupported element <%s>", (const char *)node->name);
-	if (is_singleton(path)) {
-		for (xmlNodePtr s = node->prev; s; s = s->prev)
-			if (s->type == XML_ELEMENT_NODE && xmlStrEqual(s->name, node->name))
-				return fail_at(e, node, "<%s> given more than once",
-					       (const char *)node->name);
-	}
-	for (xmlAttrPtr a = node->properties; a; a = a->next) {
-		bool ok = false;
-		for (size_t i = 0; i < 5 && rule->attrs[i]; i++)
-			ok |= strcmp(rule->attrs[i], (const char *)a->name) == 0;
-		if (!ok || a->ns)
-			return fail_at(e, (xmlNodePtr)a, "unsupported attribute '%s' of <%s>",
-				       (const char *)a->name, (const char *)node->name);
-	}
-	for (xmlNodePtr c = node->children; c; c = c->next) {
-		switch (c->type) {
-		case XML_ELEMENT_NODE:
-			if (validate_node(e, c, path) < 0)
-				return -1;
-			break;
-		case XML_TEXT_NODE:
-		case XML_CDATA_SECTION_NODE:
-			if (!rule->text) {
-				for (const xmlChar *p = c->content; p && *p; p++)
-					if (!isspace(*p))
-						return fail_at(e, node, "<%s> takes no text",
-							       (const char *)node->name);
-			}
-			break;
-		case XML_COMMENT_NODE: break;
-		default: return fail_at(e, c, "unsupported XML node (type %d)", (int)c->type);
-		}
-	}
-	return 0;
-}
-
-/* ---- value helpers ---- */
-
-static char *node_text(xmlNodePtr node)
-{
-	xmlChar *t = xmlNodeGetContent(node);
-	if (!t)
-		return strdup("");
-	/* Trim surrounding white space. */
-	char *s = (char *)t, *end = s + strlen(s);
-	while (*s && isspace((unsigned char)*s))
-		s++;
-	while (end > s && isspace((unsigned char)end[-1]))
-		end--;
-	char *r = strndup(s, (size_t)(end - s));
-	xmlFree(t);
-	return r;
-}
-
-static char *attr(xmlNodePtr node, const char *name)
-{
-	xmlChar *v = xmlGetNoNsProp(node, (const xmlChar *)name);
-	if (!v)
-		return NULL;
-	char *r = strdup((char *)v);
-	xmlFree(v);
-	return r;
-}
-
-static xmlAttrPtr attr_node(xmlNodePtr node, const char *name)
-{
-	return xmlHasProp(node, (const xmlChar *)name);
-}
-
-static int bad_attr(struct perr *e, xmlNodePtr node, const char *name, const char *value,
-		    const char *allowed)
-{
-	return fail_at(e, (xmlNodePtr)attr_node(node, name),
-		       "unsupported value '%s' (supported: %s)", value, allowed);
-}
+static const struct xml_schema domain_schema = {rules, sizeof(rules) / sizeof(rules[0]), singletons,
+						sizeof(singletons) / sizeof(singletons[0])};
 
 struct unit {
 	const char *name;
@@ -237,10 +110,10 @@ static const struct unit units[] = {
 	{"TiB", 1099511627776ull},
 };
 
-static int parse_memory(struct perr *e, xmlNodePtr node, uint64_t *kib)
+static int parse_memory(struct xml_err *e, xmlNodePtr node, uint64_t *kib)
 {
-	char *text = node_text(node);
-	char *u = attr(node, "unit");
+	char *text = xml_text(node);
+	char *u = xml_attr(node, "unit");
 	uint64_t mult = 1024;
 	int r = -1;
 	if (u) {
@@ -249,25 +122,25 @@ static int parse_memory(struct perr *e, xmlNodePtr node, uint64_t *kib)
 			if (strcmp(units[i].name, u) == 0)
 				break;
 		if (i == sizeof(units) / sizeof(units[0])) {
-			bad_attr(e, node, "unit", u,
-				 "b, KB, k, KiB, MB, M, MiB, GB, G, GiB, TB, T, TiB");
+			xml_bad_attr(e, node, "unit", u,
+				     "b, KB, k, KiB, MB, M, MiB, GB, G, GiB, TB, T, TiB");
 			goto out;
 		}
 		mult = units[i].bytes;
 	}
 	if (!text || !*text || !isdigit((unsigned char)text[0])) {
-		fail_at(e, node, "expected a number, found '%s'", text ? text : "");
+		xml_fail_at(e, node, "expected a number, found '%s'", text ? text : "");
 		goto out;
 	}
 	errno = 0;
 	char *end;
 	unsigned long long v = strtoull(text, &end, 10);
 	if (errno || *end) {
-		fail_at(e, node, "expected a number, found '%s'", text);
+		xml_fail_at(e, node, "expected a number, found '%s'", text);
 		goto out;
 	}
 	if (v > DOMAIN_MAX_MEM_KIB * 1024 / mult) {
-		fail_at(e, node, "%s %s is more than the 1 TiB supported", text, u ? u : "KiB");
+		xml_fail_at(e, node, "%s %s is more than the 1 TiB supported", text, u ? u : "KiB");
 		goto out;
 	}
 	/* Rounded up to whole KiB, as libvirt does. */
@@ -290,10 +163,10 @@ bool domain_name_valid(const char *name)
 	return true;
 }
 
-static int parse_action(struct perr *e, xmlNodePtr node, enum domain_action *out,
+static int parse_action(struct xml_err *e, xmlNodePtr node, enum domain_action *out,
 			bool allow_preserve)
 {
-	char *t = node_text(node);
+	char *t = xml_text(node);
 	int r = 0;
 	if (strcmp(t, "destroy") == 0)
 		*out = ACTION_DESTROY;
@@ -302,21 +175,21 @@ static int parse_action(struct perr *e, xmlNodePtr node, enum domain_action *out
 	else if (allow_preserve && strcmp(t, "preserve") == 0)
 		*out = ACTION_PRESERVE;
 	else
-		r = fail_at(e, node, "unsupported action '%s' (supported: destroy, restart%s)", t,
-			    allow_preserve ? ", preserve" : "");
+		r = xml_fail_at(e, node, "unsupported action '%s' (supported: destroy, restart%s)",
+				t, allow_preserve ? ", preserve" : "");
 	free(t);
 	return r;
 }
 
-static int parse_abs_path(struct perr *e, xmlNodePtr node, const char *attrname, char **out)
+static int parse_abs_path(struct xml_err *e, xmlNodePtr node, const char *attrname, char **out)
 {
-	char *v = attrname ? attr(node, attrname) : node_text(node);
-	xmlNodePtr at = attrname ? (xmlNodePtr)attr_node(node, attrname) : node;
+	char *v = attrname ? xml_attr(node, attrname) : xml_text(node);
+	xmlNodePtr at = attrname ? (xmlNodePtr)xml_attr_node(node, attrname) : node;
 	if (!v || v[0] != '/' || strlen(v) > 4096) {
 		free(v);
 		if (!attrname || at)
-			return fail_at(e, at, "expected an absolute path");
-		return fail_at(e, node, "missing attribute '%s'", attrname);
+			return xml_fail_at(e, at, "expected an absolute path");
+		return xml_fail_at(e, node, "missing attribute '%s'", attrname);
 	}
 	*out = v;
 	return 0;
@@ -334,16 +207,16 @@ static int parse_mac(const char *s, uint8_t mac[6])
 	return (mac[0] & 1) ? -1 : 0; /* a multicast address is no NIC's */
 }
 
-static int parse_disk(struct perr *e, xmlNodePtr node, struct disk_def *d)
+static int parse_disk(struct xml_err *e, xmlNodePtr node, struct disk_def *d)
 {
-	char *type = attr(node, "type"), *device = attr(node, "device");
+	char *type = xml_attr(node, "type"), *device = xml_attr(node, "device");
 	int r = -1;
 	if (type && strcmp(type, "file") != 0) {
-		bad_attr(e, node, "type", type, "file");
+		xml_bad_attr(e, node, "type", type, "file");
 		goto out;
 	}
 	if (device && strcmp(device, "disk") != 0 && strcmp(device, "cdrom") != 0) {
-		bad_attr(e, node, "device", device, "disk, cdrom");
+		xml_bad_attr(e, node, "device", device, "disk, cdrom");
 		goto out;
 	}
 	d->cdrom = device && strcmp(device, "cdrom") == 0;
@@ -354,30 +227,30 @@ static int parse_disk(struct perr *e, xmlNodePtr node, struct disk_def *d)
 			continue;
 		const char *n = (const char *)c->name;
 		if (strcmp(n, "driver") == 0) {
-			char *dn = attr(c, "name"), *dt = attr(c, "type");
+			char *dn = xml_attr(c, "name"), *dt = xml_attr(c, "type");
 			int bad = 0;
 			if (dn && strcmp(dn, "qemu") != 0)
-				bad = bad_attr(e, c, "name", dn, "qemu");
+				bad = xml_bad_attr(e, c, "name", dn, "qemu");
 			else if (dt && strcmp(dt, "raw") == 0)
 				d->format = DISK_RAW;
 			else if (dt && strcmp(dt, "qcow2") == 0)
 				d->format = DISK_QCOW2;
 			else if (dt)
-				bad = bad_attr(e, c, "type", dt, "raw, qcow2");
+				bad = xml_bad_attr(e, c, "type", dt, "raw, qcow2");
 			free(dn);
 			free(dt);
 			if (bad)
 				goto out;
 		} else if (strcmp(n, "source") == 0) {
 			if (have_source) {
-				fail_at(e, c, "<source> given more than once");
+				xml_fail_at(e, c, "<source> given more than once");
 				goto out;
 			}
 			if (parse_abs_path(e, c, "file", &d->source) < 0)
 				goto out;
 			have_source = true;
 		} else if (strcmp(n, "target") == 0) {
-			char *dev = attr(c, "dev"), *bus = attr(c, "bus");
+			char *dev = xml_attr(c, "dev"), *bus = xml_attr(c, "bus");
 			int bad = 0;
 			size_t len = dev ? strlen(dev) : 0;
 			bool ok = len >= 3 && len <= 8;
@@ -385,9 +258,9 @@ static int parse_disk(struct perr *e, xmlNodePtr node, struct disk_def *d)
 				ok = islower((unsigned char)dev[i]) ||
 				     (i >= 3 && isdigit((unsigned char)dev[i]));
 			if (!dev)
-				bad = fail_at(e, c, "missing attribute 'dev'");
+				bad = xml_fail_at(e, c, "missing attribute 'dev'");
 			else if (!ok)
-				bad = bad_attr(e, c, "dev", dev, "names like vda, sda, hdc");
+				bad = xml_bad_attr(e, c, "dev", dev, "names like vda, sda, hdc");
 			else if (!bus)
 				d->bus = strncmp(dev, "vd", 2) == 0   ? BUS_VIRTIO
 					 : strncmp(dev, "sd", 2) == 0 ? BUS_SATA
@@ -399,7 +272,7 @@ static int parse_disk(struct perr *e, xmlNodePtr node, struct disk_def *d)
 			else if (strcmp(bus, "ide") == 0)
 				d->bus = BUS_IDE;
 			else
-				bad = bad_attr(e, c, "bus", bus, "virtio, sata, ide");
+				bad = xml_bad_attr(e, c, "bus", bus, "virtio, sata, ide");
 			free(bus);
 			if (bad) {
 				free(dev);
@@ -411,22 +284,23 @@ static int parse_disk(struct perr *e, xmlNodePtr node, struct disk_def *d)
 			d->readonly = true;
 		} else if (strcmp(n, "serial") == 0) {
 			free(d->serial);
-			d->serial = node_text(c);
+			d->serial = xml_text(c);
 			bool ok = strlen(d->serial) > 0 && strlen(d->serial) <= 20;
 			for (const char *p = d->serial; ok && *p; p++)
 				ok = isalnum((unsigned char)*p) || *p == '-' || *p == '_';
 			if (!ok) {
-				fail_at(e, c, "a disk serial is 1-20 letters, digits, '-' or '_'");
+				xml_fail_at(e, c,
+					    "a disk serial is 1-20 letters, digits, '-' or '_'");
 				goto out;
 			}
 		}
 	}
 	if (!have_source) {
-		fail_at(e, node, "missing <source file='...'/>");
+		xml_fail_at(e, node, "missing <source file='...'/>");
 		goto out;
 	}
 	if (!d->target) {
-		fail_at(e, node, "missing <target dev='...'/>");
+		xml_fail_at(e, node, "missing <target dev='...'/>");
 		goto out;
 	}
 	r = 0;
@@ -436,12 +310,12 @@ out:
 	return r;
 }
 
-static int parse_nic(struct perr *e, xmlNodePtr node, struct nic_def *nic)
+static int parse_nic(struct xml_err *e, xmlNodePtr node, struct nic_def *nic)
 {
-	char *type = attr(node, "type");
+	char *type = xml_attr(node, "type");
 	int r = -1;
 	if (!type) {
-		fail_at(e, node, "missing attribute 'type' (bridge or network)");
+		xml_fail_at(e, node, "missing attribute 'type' (bridge or network)");
 		goto out;
 	}
 	if (strcmp(type, "bridge") == 0)
@@ -449,7 +323,7 @@ static int parse_nic(struct perr *e, xmlNodePtr node, struct nic_def *nic)
 	else if (strcmp(type, "network") == 0)
 		nic->type = NIC_NETWORK;
 	else {
-		bad_attr(e, node, "type", type, "bridge, network");
+		xml_bad_attr(e, node, "type", type, "bridge, network");
 		goto out;
 	}
 	const char *want = nic->type == NIC_BRIDGE ? "bridge" : "network";
@@ -459,33 +333,33 @@ static int parse_nic(struct perr *e, xmlNodePtr node, struct nic_def *nic)
 		const char *n = (const char *)c->name;
 		if (strcmp(n, "source") == 0) {
 			const char *other = nic->type == NIC_BRIDGE ? "network" : "bridge";
-			if (attr_node(c, other)) {
-				fail_at(e, (xmlNodePtr)attr_node(c, other),
-					"not valid for an interface of type '%s'", type);
+			if (xml_attr_node(c, other)) {
+				xml_fail_at(e, (xmlNodePtr)xml_attr_node(c, other),
+					    "not valid for an interface of type '%s'", type);
 				goto out;
 			}
 			free(nic->source);
-			nic->source = attr(c, want);
+			nic->source = xml_attr(c, want);
 			if (!nic->source || !*nic->source || strlen(nic->source) > 15) {
-				fail_at(e, c, "attribute '%s' must name a %s (1-15 characters)",
-					want, want);
+				xml_fail_at(e, c, "attribute '%s' must name a %s (1-15 characters)",
+					    want, want);
 				goto out;
 			}
 		} else if (strcmp(n, "mac") == 0) {
-			char *a = attr(c, "address");
-			int bad =
-				!a ? fail_at(e, c, "missing attribute 'address'")
-				: parse_mac(a, nic->mac) < 0
-					? bad_attr(e, c, "address", a, "unicast aa:bb:cc:dd:ee:ff")
-					: 0;
+			char *a = xml_attr(c, "address");
+			int bad = !a ? xml_fail_at(e, c, "missing attribute 'address'")
+				  : parse_mac(a, nic->mac) < 0
+					  ? xml_bad_attr(e, c, "address", a,
+							 "unicast aa:bb:cc:dd:ee:ff")
+					  : 0;
 			free(a);
 			if (bad)
 				goto out;
 			nic->mac_set = true;
 		} else if (strcmp(n, "model") == 0) {
-			char *m = attr(c, "type");
+			char *m = xml_attr(c, "type");
 			int bad = (!m || strcmp(m, "virtio") != 0)
-					  ? bad_attr(e, c, "type", m ? m : "", "virtio")
+					  ? xml_bad_attr(e, c, "type", m ? m : "", "virtio")
 					  : 0;
 			free(m);
 			if (bad)
@@ -493,7 +367,7 @@ static int parse_nic(struct perr *e, xmlNodePtr node, struct nic_def *nic)
 		}
 	}
 	if (!nic->source) {
-		fail_at(e, node, "missing <source %s='...'/>", want);
+		xml_fail_at(e, node, "missing <source %s='...'/>", want);
 		goto out;
 	}
 	r = 0;
@@ -502,29 +376,29 @@ out:
 	return r;
 }
 
-static int parse_chardev(struct perr *e, xmlNodePtr node, bool console)
+static int parse_chardev(struct xml_err *e, xmlNodePtr node, bool console)
 {
-	char *type = attr(node, "type");
+	char *type = xml_attr(node, "type");
 	int r = 0;
 	if (!type || strcmp(type, "pty") != 0)
-		r = type ? bad_attr(e, node, "type", type, "pty")
-			 : fail_at(e, node, "missing attribute 'type' (pty)");
+		r = type ? xml_bad_attr(e, node, "type", type, "pty")
+			 : xml_fail_at(e, node, "missing attribute 'type' (pty)");
 	free(type);
 	for (xmlNodePtr c = node->children; r == 0 && c; c = c->next) {
 		if (c->type != XML_ELEMENT_NODE)
 			continue;
-		char *port = attr(c, "port"), *tt = attr(c, "type");
+		char *port = xml_attr(c, "port"), *tt = xml_attr(c, "type");
 		if (port && strcmp(port, "0") != 0)
-			r = bad_attr(e, c, "port", port, "0");
+			r = xml_bad_attr(e, c, "port", port, "0");
 		else if (console && tt && strcmp(tt, "serial") != 0)
-			r = bad_attr(e, c, "type", tt, "serial");
+			r = xml_bad_attr(e, c, "type", tt, "serial");
 		free(port);
 		free(tt);
 	}
 	return r;
 }
 
-static int parse_os(struct perr *e, xmlNodePtr os, struct domain_def *d)
+static int parse_os(struct xml_err *e, xmlNodePtr os, struct domain_def *d)
 {
 	bool have_type = false;
 	for (xmlNodePtr c = os->children; c; c = c->next) {
@@ -532,16 +406,18 @@ static int parse_os(struct perr *e, xmlNodePtr os, struct domain_def *d)
 			continue;
 		const char *n = (const char *)c->name;
 		if (strcmp(n, "type") == 0) {
-			char *t = node_text(c), *arch = attr(c, "arch"), *m = attr(c, "machine");
+			char *t = xml_text(c), *arch = xml_attr(c, "arch"),
+			     *m = xml_attr(c, "machine");
 			int bad = 0;
 			if (strcmp(t, "hvm") != 0)
-				bad = fail_at(e, c, "unsupported OS type '%s' (supported: hvm)", t);
+				bad = xml_fail_at(e, c, "unsupported OS type '%s' (supported: hvm)",
+						  t);
 			else if (arch && strcmp(arch, "x86_64") != 0)
-				bad = bad_attr(e, c, "arch", arch, "x86_64");
+				bad = xml_bad_attr(e, c, "arch", arch, "x86_64");
 			else if (m && strcmp(m, "pc") != 0 && strcmp(m, "q35") != 0 &&
 				 strncmp(m, "pc-", 3) != 0)
-				bad = bad_attr(e, c, "machine", m,
-					       "pc, q35, pc-i440fx-*, pc-q35-*");
+				bad = xml_bad_attr(e, c, "machine", m,
+						   "pc, q35, pc-i440fx-*, pc-q35-*");
 			free(t);
 			free(arch);
 			if (bad) {
@@ -557,32 +433,33 @@ static int parse_os(struct perr *e, xmlNodePtr os, struct domain_def *d)
 			if (parse_abs_path(e, c, NULL, &d->initrd) < 0)
 				return -1;
 		} else if (strcmp(n, "cmdline") == 0) {
-			d->cmdline = node_text(c);
+			d->cmdline = xml_text(c);
 			if (strlen(d->cmdline) > 4096)
-				return fail_at(e, c, "longer than 4096 characters");
+				return xml_fail_at(e, c, "longer than 4096 characters");
 		} else if (strcmp(n, "loader") == 0) {
-			char *ro = attr(c, "readonly"), *lt = attr(c, "type");
+			char *ro = xml_attr(c, "readonly"), *lt = xml_attr(c, "type");
 			int bad = 0;
 			if (ro && strcmp(ro, "yes") != 0 && strcmp(ro, "no") != 0)
-				bad = bad_attr(e, c, "readonly", ro, "yes, no");
+				bad = xml_bad_attr(e, c, "readonly", ro, "yes, no");
 			else if (lt && strcmp(lt, "rom") != 0)
-				bad = bad_attr(e, c, "type", lt, "rom");
+				bad = xml_bad_attr(e, c, "type", lt, "rom");
 			free(ro);
 			free(lt);
 			if (bad || parse_abs_path(e, c, NULL, &d->loader) < 0)
 				return -1;
 		} else if (strcmp(n, "boot") == 0) {
-			char *dev = attr(c, "dev");
+			char *dev = xml_attr(c, "dev");
 			static const char *const devs[] = {"hd", "cdrom", "network", "fd"};
 			size_t i;
 			for (i = 0; dev && i < 4; i++)
 				if (strcmp(dev, devs[i]) == 0)
 					break;
-			int bad = !dev	   ? fail_at(e, c, "missing attribute 'dev'")
-				  : i == 4 ? bad_attr(e, c, "dev", dev, "hd, cdrom, network, fd")
+			int bad = !dev ? xml_fail_at(e, c, "missing attribute 'dev'")
+				  : i == 4
+					  ? xml_bad_attr(e, c, "dev", dev, "hd, cdrom, network, fd")
 				  : d->nboot >= DOMAIN_MAX_BOOT
-					  ? fail_at(e, c, "more than %d boot devices",
-						    DOMAIN_MAX_BOOT)
+					  ? xml_fail_at(e, c, "more than %d boot devices",
+							DOMAIN_MAX_BOOT)
 					  : 0;
 			if (!bad)
 				snprintf(d->boot[d->nboot++], sizeof(d->boot[0]), "%s", dev);
@@ -592,11 +469,11 @@ static int parse_os(struct perr *e, xmlNodePtr os, struct domain_def *d)
 		}
 	}
 	if (!have_type)
-		return fail_at(e, os, "missing <type>hvm</type>");
+		return xml_fail_at(e, os, "missing <type>hvm</type>");
 	if (d->initrd && !d->kernel)
-		return fail_at(e, os, "<initrd> needs a <kernel>");
+		return xml_fail_at(e, os, "<initrd> needs a <kernel>");
 	if (d->cmdline && !d->kernel)
-		return fail_at(e, os, "<cmdline> needs a <kernel>");
+		return xml_fail_at(e, os, "<cmdline> needs a <kernel>");
 	return 0;
 }
 
@@ -612,9 +489,9 @@ static void random_mac(uint8_t mac[6])
 	}
 }
 
-static int extract(struct perr *e, xmlNodePtr root, struct domain_def *d)
+static int extract(struct xml_err *e, xmlNodePtr root, struct domain_def *d)
 {
-	char *type = attr(root, "type");
+	char *type = xml_attr(root, "type");
 	int bad = 0;
 	if (!type)
 		d->type = DOMAIN_TYPE_UNSET;
@@ -623,7 +500,7 @@ static int extract(struct perr *e, xmlNodePtr root, struct domain_def *d)
 	else if (strcmp(type, "kvm") == 0)
 		d->type = DOMAIN_TYPE_KVM;
 	else
-		bad = bad_attr(e, root, "type", type, "qemu, kvm");
+		bad = xml_bad_attr(e, root, "type", type, "qemu, kvm");
 	free(type);
 	if (bad)
 		return -1;
@@ -637,27 +514,28 @@ static int extract(struct perr *e, xmlNodePtr root, struct domain_def *d)
 			continue;
 		const char *n = (const char *)c->name;
 		if (strcmp(n, "name") == 0) {
-			d->name = node_text(c);
+			d->name = xml_text(c);
 			if (!domain_name_valid(d->name))
-				return fail_at(e, c,
-					       "invalid name '%s': 1-64 letters, digits, '_', '.', "
-					       "'+', '-', not starting with '.' or '-'",
-					       d->name);
+				return xml_fail_at(
+					e, c,
+					"invalid name '%s': 1-64 letters, digits, '_', '.', "
+					"'+', '-', not starting with '.' or '-'",
+					d->name);
 		} else if (strcmp(n, "uuid") == 0) {
-			char *t = node_text(c);
+			char *t = xml_text(c);
 			int r = uuid_from_string(t, d->uuid);
 			if (r < 0)
-				fail_at(e, c, "'%s' is not a UUID", t);
+				xml_fail_at(e, c, "'%s' is not a UUID", t);
 			free(t);
 			if (r < 0)
 				return -1;
 			have_uuid = true;
 		} else if (strcmp(n, "title") == 0) {
-			d->title = node_text(c);
+			d->title = xml_text(c);
 			if (strchr(d->title, '\n'))
-				return fail_at(e, c, "a title is one line");
+				return xml_fail_at(e, c, "a title is one line");
 		} else if (strcmp(n, "description") == 0) {
-			d->description = node_text(c);
+			d->description = xml_text(c);
 		} else if (strcmp(n, "memory") == 0) {
 			if (parse_memory(e, c, &d->memory_kib) < 0)
 				return -1;
@@ -666,15 +544,15 @@ static int extract(struct perr *e, xmlNodePtr root, struct domain_def *d)
 				return -1;
 			have_cur = true;
 		} else if (strcmp(n, "vcpu") == 0) {
-			char *t = node_text(c), *pl = attr(c, "placement"), *end = NULL;
+			char *t = xml_text(c), *pl = xml_attr(c, "placement"), *end = NULL;
 			unsigned long v = strtoul(t, &end, 10);
 			int r = 0;
 			if (pl && strcmp(pl, "static") != 0)
-				r = bad_attr(e, c, "placement", pl, "static");
+				r = xml_bad_attr(e, c, "placement", pl, "static");
 			else if (!isdigit((unsigned char)t[0]) || *end || v < 1 ||
 				 v > DOMAIN_MAX_VCPUS)
-				r = fail_at(e, c, "'%s': the vCPU count must be 1-%d", t,
-					    DOMAIN_MAX_VCPUS);
+				r = xml_fail_at(e, c, "'%s': the vCPU count must be 1-%d", t,
+						DOMAIN_MAX_VCPUS);
 			d->vcpus = (unsigned)v;
 			free(t);
 			free(pl);
@@ -707,20 +585,20 @@ static int extract(struct perr *e, xmlNodePtr root, struct domain_def *d)
 						return -1;
 				} else if (strcmp(vn, "disk") == 0) {
 					if (d->ndisks >= DOMAIN_MAX_DISKS)
-						return fail_at(e, v, "more than %d disks",
-							       DOMAIN_MAX_DISKS);
+						return xml_fail_at(e, v, "more than %d disks",
+								   DOMAIN_MAX_DISKS);
 					struct disk_def *disk = &d->disks[d->ndisks++];
 					if (parse_disk(e, v, disk) < 0)
 						return -1;
 					for (unsigned i = 0; i + 1 < d->ndisks; i++)
 						if (strcmp(d->disks[i].target, disk->target) == 0)
-							return fail_at(e, v,
-								       "target '%s' used twice",
-								       disk->target);
+							return xml_fail_at(e, v,
+									   "target '%s' used twice",
+									   disk->target);
 				} else if (strcmp(vn, "interface") == 0) {
 					if (d->nnics >= DOMAIN_MAX_NICS)
-						return fail_at(e, v, "more than %d interfaces",
-							       DOMAIN_MAX_NICS);
+						return xml_fail_at(e, v, "more than %d interfaces",
+								   DOMAIN_MAX_NICS);
 					struct nic_def *nic = &d->nics[d->nnics++];
 					if (parse_nic(e, v, nic) < 0)
 						return -1;
@@ -732,40 +610,42 @@ static int extract(struct perr *e, xmlNodePtr root, struct domain_def *d)
 					   strcmp(vn, "console") == 0) {
 					bool is_console = vn[0] == 'c';
 					if ((is_console ? d->console_pty : d->serial_pty))
-						return fail_at(e, v, "only one <%s> is supported",
-							       vn);
+						return xml_fail_at(
+							e, v, "only one <%s> is supported", vn);
 					if (parse_chardev(e, v, is_console) < 0)
 						return -1;
 					*(is_console ? &d->console_pty : &d->serial_pty) = true;
 				} else if (strcmp(vn, "rng") == 0) {
-					char *m = attr(v, "model");
+					char *m = xml_attr(v, "model");
 					int r = (!m || strcmp(m, "virtio") != 0)
-							? bad_attr(e, v, "model", m ? m : "",
-								   "virtio")
+							? xml_bad_attr(e, v, "model", m ? m : "",
+								       "virtio")
 							: 0;
 					free(m);
 					if (r < 0 || d->rng)
 						return r < 0 ? -1
-							     : fail_at(e, v,
-								       "only one <rng> is "
-								       "supported");
+							     : xml_fail_at(e, v,
+									   "only one <rng> is "
+									   "supported");
 					d->rng = true;
 					d->rng_backend = strdup("/dev/urandom");
 					for (xmlNodePtr b = v->children; b; b = b->next) {
 						if (b->type != XML_ELEMENT_NODE)
 							continue;
-						char *bm = attr(b, "model");
-						char *t = node_text(b);
+						char *bm = xml_attr(b, "model");
+						char *t = xml_text(b);
 						int br = 0;
 						if (bm && strcmp(bm, "random") != 0)
-							br = bad_attr(e, b, "model", bm, "random");
+							br = xml_bad_attr(e, b, "model", bm,
+									  "random");
 						else if (strcmp(t, "/dev/urandom") != 0 &&
 							 strcmp(t, "/dev/random") != 0)
-							br = fail_at(e, b,
-								     "unsupported source '%s' "
-								     "(supported: /dev/urandom, "
-								     "/dev/random)",
-								     t);
+							br = xml_fail_at(
+								e, b,
+								"unsupported source '%s' "
+								"(supported: /dev/urandom, "
+								"/dev/random)",
+								t);
 						free(bm);
 						if (br < 0) {
 							free(t);
@@ -779,65 +659,40 @@ static int extract(struct perr *e, xmlNodePtr root, struct domain_def *d)
 		}
 	}
 	if (!d->name)
-		return fail_at(e, root, "missing <name>");
+		return xml_fail_at(e, root, "missing <name>");
 	if (!d->memory_kib)
-		return fail_at(e, root, "missing <memory> (or it is 0)");
+		return xml_fail_at(e, root, "missing <memory> (or it is 0)");
 	if (d->memory_kib < 1024)
-		return fail_at(e, root, "<memory> of %" PRIu64 " KiB is less than 1 MiB",
-			       d->memory_kib);
+		return xml_fail_at(e, root, "<memory> of %" PRIu64 " KiB is less than 1 MiB",
+				   d->memory_kib);
 	if (!have_cur)
 		d->current_memory_kib = d->memory_kib;
 	if (d->current_memory_kib > d->memory_kib)
-		return fail_at(e, root, "<currentMemory> is larger than <memory>");
+		return xml_fail_at(e, root, "<currentMemory> is larger than <memory>");
 	if (!d->vcpus)
 		d->vcpus = 1;
 	if (!have_os)
-		return fail_at(e, root, "missing <os> (with <type>hvm</type>)");
+		return xml_fail_at(e, root, "missing <os> (with <type>hvm</type>)");
 	if (!have_uuid && uuid_generate_v4(d->uuid) < 0)
-		return fail_at(e, root, "cannot generate a UUID: %s", strerror(errno));
+		return xml_fail_at(e, root, "cannot generate a UUID: %s", strerror(errno));
 	return 0;
 }
 
 struct domain_def *domain_xml_parse(const char *xml, size_t len, char *err, size_t errlen)
 {
-	struct perr e = {err, errlen};
-	if (len > DOMAIN_XML_MAX) {
-		snprintf(err, errlen, "domain XML of %zu bytes is larger than the %u allowed", len,
-			 DOMAIN_XML_MAX);
+	struct xml_err e = {err, errlen};
+	xmlDocPtr doc = xml_read_untrusted(xml, len, DOMAIN_XML_MAX, "domain", err, errlen);
+	if (!doc)
 		return NULL;
-	}
-	if (len == 0) {
-		snprintf(err, errlen, "empty domain XML");
-		return NULL;
-	}
-	/* No network, no entity expansion, no DTD loading: the document is untrusted. */
-	xmlDocPtr doc = xmlReadMemory(xml, (int)len, "domain.xml", NULL,
-				      XML_PARSE_NONET | XML_PARSE_NOERROR | XML_PARSE_NOWARNING);
-	if (!doc) {
-		const xmlError *xe = xmlGetLastError();
-		if (xe && xe->message) {
-			char msg[256];
-			snprintf(msg, sizeof(msg), "%s", xe->message);
-			msg[strcspn(msg, "\n")] = '\0';
-			snprintf(err, errlen, "malformed XML at line %d: %s", xe->line, msg);
-		} else {
-			snprintf(err, errlen, "malformed XML");
-		}
-		xmlResetLastError();
-		return NULL;
-	}
 	struct domain_def *d = calloc(1, sizeof(*d));
 	xmlNodePtr root = xmlDocGetRootElement(doc);
 	int r = -1;
-	if (!d) {
+	if (!d)
 		snprintf(err, errlen, "out of memory");
-	} else if (doc->intSubset || doc->extSubset) {
-		snprintf(err, errlen, "a <!DOCTYPE> is not allowed in domain XML");
-	} else if (!root || !xmlStrEqual(root->name, (const xmlChar *)"domain")) {
-		fail_at(&e, root, "the root element must be <domain>");
-	} else if (validate_node(&e, root, "") == 0) {
+	else if (!root || !xmlStrEqual(root->name, (const xmlChar *)"domain"))
+		xml_fail_at(&e, root, "the root element must be <domain>");
+	else if (xml_validate(&e, root, &domain_schema) == 0)
 		r = extract(&e, root, d);
-	}
 	xmlFreeDoc(doc);
 	if (r < 0) {
 		domain_def_free(d);
@@ -847,16 +702,6 @@ struct domain_def *domain_xml_parse(const char *xml, size_t len, char *err, size
 }
 
 /* ---- formatting ---- */
-
-static xmlNodePtr add(xmlNodePtr parent, const char *name, const char *text)
-{
-	return xmlNewTextChild(parent, NULL, (const xmlChar *)name, (const xmlChar *)text);
-}
-
-static void set(xmlNodePtr node, const char *name, const char *value)
-{
-	xmlNewProp(node, (const xmlChar *)name, (const xmlChar *)value);
-}
 
 const char *domain_type_name(enum domain_type t)
 {
@@ -874,102 +719,92 @@ char *domain_xml_format(const struct domain_def *d)
 	xmlDocPtr doc = xmlNewDoc((const xmlChar *)"1.0");
 	xmlNodePtr root = xmlNewNode(NULL, (const xmlChar *)"domain");
 	xmlDocSetRootElement(doc, root);
-	set(root, "type", domain_type_name(d->type));
-	add(root, "name", d->name);
+	xml_set(root, "type", domain_type_name(d->type));
+	xml_add(root, "name", d->name);
 	char u[UUID_STR_LEN];
 	uuid_to_string(d->uuid, u);
-	add(root, "uuid", u);
+	xml_add(root, "uuid", u);
 	if (d->title)
-		add(root, "title", d->title);
+		xml_add(root, "title", d->title);
 	if (d->description)
-		add(root, "description", d->description);
+		xml_add(root, "description", d->description);
 	snprintf(buf, sizeof(buf), "%" PRIu64, d->memory_kib);
-	set(add(root, "memory", buf), "unit", "KiB");
+	xml_set(xml_add(root, "memory", buf), "unit", "KiB");
 	snprintf(buf, sizeof(buf), "%" PRIu64, d->current_memory_kib);
-	set(add(root, "currentMemory", buf), "unit", "KiB");
+	xml_set(xml_add(root, "currentMemory", buf), "unit", "KiB");
 	snprintf(buf, sizeof(buf), "%u", d->vcpus);
-	add(root, "vcpu", buf);
-	xmlNodePtr os = add(root, "os", NULL);
-	xmlNodePtr ty = add(os, "type", "hvm");
-	set(ty, "arch", "x86_64");
+	xml_add(root, "vcpu", buf);
+	xmlNodePtr os = xml_add(root, "os", NULL);
+	xmlNodePtr ty = xml_add(os, "type", "hvm");
+	xml_set(ty, "arch", "x86_64");
 	if (d->machine)
-		set(ty, "machine", d->machine);
+		xml_set(ty, "machine", d->machine);
 	if (d->loader)
-		set(add(os, "loader", d->loader), "type", "rom");
+		xml_set(xml_add(os, "loader", d->loader), "type", "rom");
 	if (d->kernel)
-		add(os, "kernel", d->kernel);
+		xml_add(os, "kernel", d->kernel);
 	if (d->initrd)
-		add(os, "initrd", d->initrd);
+		xml_add(os, "initrd", d->initrd);
 	if (d->cmdline)
-		add(os, "cmdline", d->cmdline);
+		xml_add(os, "cmdline", d->cmdline);
 	for (unsigned i = 0; i < d->nboot; i++)
-		set(add(os, "boot", NULL), "dev", d->boot[i]);
+		xml_set(xml_add(os, "boot", NULL), "dev", d->boot[i]);
 	if (d->acpi)
-		add(add(root, "features", NULL), "acpi", NULL);
-	add(root, "on_poweroff", domain_action_name(d->on_poweroff));
-	add(root, "on_reboot", domain_action_name(d->on_reboot));
-	add(root, "on_crash", domain_action_name(d->on_crash));
-	xmlNodePtr devs = add(root, "devices", NULL);
+		xml_add(xml_add(root, "features", NULL), "acpi", NULL);
+	xml_add(root, "on_poweroff", domain_action_name(d->on_poweroff));
+	xml_add(root, "on_reboot", domain_action_name(d->on_reboot));
+	xml_add(root, "on_crash", domain_action_name(d->on_crash));
+	xmlNodePtr devs = xml_add(root, "devices", NULL);
 	if (d->emulator)
-		add(devs, "emulator", d->emulator);
+		xml_add(devs, "emulator", d->emulator);
 	static const char *const buses[] = {"virtio", "sata", "ide"};
 	for (unsigned i = 0; i < d->ndisks; i++) {
 		const struct disk_def *k = &d->disks[i];
-		xmlNodePtr disk = add(devs, "disk", NULL);
-		set(disk, "type", "file");
-		set(disk, "device", k->cdrom ? "cdrom" : "disk");
-		xmlNodePtr drv = add(disk, "driver", NULL);
-		set(drv, "name", "qemu");
-		set(drv, "type", k->format == DISK_QCOW2 ? "qcow2" : "raw");
-		set(add(disk, "source", NULL), "file", k->source);
-		xmlNodePtr t = add(disk, "target", NULL);
-		set(t, "dev", k->target);
-		set(t, "bus", buses[k->bus]);
+		xmlNodePtr disk = xml_add(devs, "disk", NULL);
+		xml_set(disk, "type", "file");
+		xml_set(disk, "device", k->cdrom ? "cdrom" : "disk");
+		xmlNodePtr drv = xml_add(disk, "driver", NULL);
+		xml_set(drv, "name", "qemu");
+		xml_set(drv, "type", k->format == DISK_QCOW2 ? "qcow2" : "raw");
+		xml_set(xml_add(disk, "source", NULL), "file", k->source);
+		xmlNodePtr t = xml_add(disk, "target", NULL);
+		xml_set(t, "dev", k->target);
+		xml_set(t, "bus", buses[k->bus]);
 		if (k->readonly)
-			add(disk, "readonly", NULL);
+			xml_add(disk, "readonly", NULL);
 		if (k->serial)
-			add(disk, "serial", k->serial);
+			xml_add(disk, "serial", k->serial);
 	}
 	for (unsigned i = 0; i < d->nnics; i++) {
 		const struct nic_def *n = &d->nics[i];
-		xmlNodePtr nic = add(devs, "interface", NULL);
+		xmlNodePtr nic = xml_add(devs, "interface", NULL);
 		bool br = n->type == NIC_BRIDGE;
-		set(nic, "type", br ? "bridge" : "network");
+		xml_set(nic, "type", br ? "bridge" : "network");
 		snprintf(buf, sizeof(buf), "%02x:%02x:%02x:%02x:%02x:%02x", n->mac[0], n->mac[1],
 			 n->mac[2], n->mac[3], n->mac[4], n->mac[5]);
-		set(add(nic, "mac", NULL), "address", buf);
-		set(add(nic, "source", NULL), br ? "bridge" : "network", n->source);
-		set(add(nic, "model", NULL), "type", "virtio");
+		xml_set(xml_add(nic, "mac", NULL), "address", buf);
+		xml_set(xml_add(nic, "source", NULL), br ? "bridge" : "network", n->source);
+		xml_set(xml_add(nic, "model", NULL), "type", "virtio");
 	}
 	if (d->serial_pty) {
-		xmlNodePtr s = add(devs, "serial", NULL);
-		set(s, "type", "pty");
-		set(add(s, "target", NULL), "port", "0");
+		xmlNodePtr s = xml_add(devs, "serial", NULL);
+		xml_set(s, "type", "pty");
+		xml_set(xml_add(s, "target", NULL), "port", "0");
 	}
 	if (d->console_pty) {
-		xmlNodePtr c = add(devs, "console", NULL);
-		set(c, "type", "pty");
-		xmlNodePtr t = add(c, "target", NULL);
-		set(t, "type", "serial");
-		set(t, "port", "0");
+		xmlNodePtr c = xml_add(devs, "console", NULL);
+		xml_set(c, "type", "pty");
+		xmlNodePtr t = xml_add(c, "target", NULL);
+		xml_set(t, "type", "serial");
+		xml_set(t, "port", "0");
 	}
 	if (d->rng) {
-		xmlNodePtr r = add(devs, "rng", NULL);
-		set(r, "model", "virtio");
-		set(add(r, "backend", d->rng_backend), "model", "random");
+		xmlNodePtr r = xml_add(devs, "rng", NULL);
+		xml_set(r, "model", "virtio");
+		xml_set(xml_add(r, "backend", d->rng_backend), "model", "random");
 	}
-	xmlChar *out = NULL;
-	int size = 0;
-	xmlDocDumpFormatMemoryEnc(doc, &out, &size, "UTF-8", 1);
+	char *r = xml_dump(doc);
 	xmlFreeDoc(doc);
-	/* Drop the "<?xml ...?>" declaration, as libvirt's dumpxml does. */
-	char *s = (char *)out, *body = s;
-	if (s && strncmp(s, "<?xml", 5) == 0) {
-		char *nl = strchr(s, '\n');
-		body = nl ? nl + 1 : s;
-	}
-	char *r = strdup(body ? body : "");
-	xmlFree(out);
 	return r;
 }
 
