@@ -1,10 +1,13 @@
 #include "daemon/api.h"
+#include "daemon/api_util.h"
 
 #include "common/json_util.h"
 #include "common/log.h"
+#include "common/util.h"
 #include "daemon/domain_store.h"
 #include "daemon/domains.h"
 #include "daemon/events.h"
+#include "daemon/pools.h"
 
 #include <errno.h>
 #include <grp.h>
@@ -24,15 +27,7 @@
 static struct MHD_Daemon *mhd;
 static char socket_path[PATH_MAX];
 
-/* One request: its body as it arrives. */
-struct request {
-	char *body;
-	size_t len;
-	bool too_big;
-};
-
-static enum MHD_Result send_json(struct MHD_Connection *conn, unsigned code,
-				 struct json_object *obj)
+enum MHD_Result api_send_json(struct MHD_Connection *conn, unsigned code, struct json_object *obj)
 {
 	char *text = json_to_malloc_string(obj, false);
 	json_object_put(obj);
@@ -69,8 +64,7 @@ static const char *error_kind(unsigned code)
 	}
 }
 
-__attribute__((format(printf, 3, 4))) static enum MHD_Result
-send_error(struct MHD_Connection *conn, unsigned code, const char *fmt, ...)
+enum MHD_Result api_send_error(struct MHD_Connection *conn, unsigned code, const char *fmt, ...)
 {
 	char msg[1024];
 	va_list ap;
@@ -83,34 +77,34 @@ send_error(struct MHD_Connection *conn, unsigned code, const char *fmt, ...)
 	json_add_string(e, "message", msg);
 	json_object_object_add(o, "error", e);
 	log_debug("API error %u: %s", code, msg);
-	return send_json(conn, code, o);
+	return api_send_json(conn, code, o);
 }
 
-static enum MHD_Result reply(struct MHD_Connection *conn, int code, struct json_object *obj,
-			     const char *err)
+enum MHD_Result api_reply(struct MHD_Connection *conn, int code, struct json_object *obj,
+			  const char *err)
 {
 	if (code >= 400) {
 		json_object_put(obj);
-		return send_error(conn, (unsigned)code, "%s", err);
+		return api_send_error(conn, (unsigned)code, "%s", err);
 	}
-	return send_json(conn, (unsigned)code, obj ? obj : json_object_new_object());
+	return api_send_json(conn, (unsigned)code, obj ? obj : json_object_new_object());
 }
 
 /* The request body as a JSON object with only the allowed members.
  * Returns NULL after queuing a 400. An empty body gives an empty object. */
-static struct json_object *body_object(struct MHD_Connection *conn, const struct request *rq,
-				       const char *const allowed[], enum MHD_Result *res)
+struct json_object *api_body_object(struct MHD_Connection *conn, const struct request *rq,
+				    const char *const allowed[], enum MHD_Result *res)
 {
 	char err[512];
 	struct json_object *o = rq->len ? json_parse_buffer(rq->body, rq->len, err, sizeof(err))
 					: json_object_new_object();
 	if (!o) {
-		*res = send_error(conn, 400, "request body: %s", err);
+		*res = api_send_error(conn, 400, "request body: %s", err);
 		return NULL;
 	}
 	if (!json_object_is_type(o, json_type_object)) {
 		json_object_put(o);
-		*res = send_error(conn, 400, "request body: expected a JSON object");
+		*res = api_send_error(conn, 400, "request body: expected a JSON object");
 		return NULL;
 	}
 	json_object_object_foreach(o, key, val)
@@ -120,7 +114,7 @@ static struct json_object *body_object(struct MHD_Connection *conn, const struct
 		for (size_t i = 0; allowed[i]; i++)
 			ok |= strcmp(allowed[i], key) == 0;
 		if (!ok) {
-			*res = send_error(conn, 400, "request body: unknown member '%s'", key);
+			*res = api_send_error(conn, 400, "request body: unknown member '%s'", key);
 			json_object_put(o);
 			return NULL;
 		}
@@ -133,8 +127,8 @@ static const char *get_xml(struct MHD_Connection *conn, struct json_object *o, e
 	bool bad = false;
 	struct json_object *x = json_get_typed(o, "xml", json_type_string, &bad);
 	if (!x) {
-		*res = send_error(conn, 400, "request body: member 'xml' (a string) is %s",
-				  bad ? "not a string" : "missing");
+		*res = api_send_error(conn, 400, "request body: member 'xml' (a string) is %s",
+				      bad ? "not a string" : "missing");
 		return NULL;
 	}
 	return json_object_get_string(x);
@@ -177,8 +171,8 @@ static enum MHD_Result serve_events(struct MHD_Connection *conn)
 	return r;
 }
 
-static enum MHD_Result method_not_allowed(struct MHD_Connection *conn, const char *method,
-					  const char *url, const char *allow)
+enum MHD_Result api_method_not_allowed(struct MHD_Connection *conn, const char *method,
+				       const char *url, const char *allow)
 {
 	char msg[512];
 	snprintf(msg, sizeof(msg), "method %s is not allowed on %s (allowed: %s)", method, url,
@@ -214,13 +208,13 @@ static enum MHD_Result route_domain(struct MHD_Connection *conn, const char *met
 	if (!sub) {
 		if (get) {
 			int code = dm_info(name, &out, err, sizeof(err));
-			return reply(conn, code, out, err);
+			return api_reply(conn, code, out, err);
 		}
 		if (del) {
 			int code = dm_undefine(name, err, sizeof(err));
-			return reply(conn, code, NULL, err);
+			return api_reply(conn, code, NULL, err);
 		}
-		return method_not_allowed(conn, method, url, "GET, DELETE");
+		return api_method_not_allowed(conn, method, url, "GET, DELETE");
 	}
 	if (strcmp(sub, "xml") == 0) {
 		if (get) {
@@ -231,64 +225,64 @@ static enum MHD_Result route_domain(struct MHD_Connection *conn, const char *met
 				json_add_string(out, "xml", xml);
 				free(xml);
 			}
-			return reply(conn, code, out, err);
+			return api_reply(conn, code, out, err);
 		}
 		if (put) {
 			static const char *const allowed[] = {"xml", NULL};
-			struct json_object *b = body_object(conn, rq, allowed, &res);
+			struct json_object *b = api_body_object(conn, rq, allowed, &res);
 			if (!b)
 				return res;
 			const char *xml = get_xml(conn, b, &res);
 			if (xml) {
 				int code =
 					dm_redefine(name, xml, strlen(xml), &out, err, sizeof(err));
-				res = reply(conn, code, out, err);
+				res = api_reply(conn, code, out, err);
 			}
 			json_object_put(b);
 			return res;
 		}
-		return method_not_allowed(conn, method, url, "GET, PUT");
+		return api_method_not_allowed(conn, method, url, "GET, PUT");
 	}
 	if (strcmp(sub, "stats") == 0) {
 		if (!get)
-			return method_not_allowed(conn, method, url, "GET");
+			return api_method_not_allowed(conn, method, url, "GET");
 		int code = dm_stats(name, &out, err, sizeof(err));
-		return reply(conn, code, out, err);
+		return api_reply(conn, code, out, err);
 	}
 	if (strcmp(sub, "autostart") == 0) {
 		if (!put)
-			return method_not_allowed(conn, method, url, "PUT");
+			return api_method_not_allowed(conn, method, url, "PUT");
 		static const char *const allowed[] = {"autostart", NULL};
-		struct json_object *b = body_object(conn, rq, allowed, &res);
+		struct json_object *b = api_body_object(conn, rq, allowed, &res);
 		if (!b)
 			return res;
 		bool on = false;
 		if (json_get_bool(b, "autostart", &on) != 1) {
 			json_object_put(b);
-			return send_error(conn, 400,
-					  "request body: member 'autostart' (true or false) is "
-					  "missing or not a boolean");
+			return api_send_error(conn, 400,
+					      "request body: member 'autostart' (true or false) is "
+					      "missing or not a boolean");
 		}
 		json_object_put(b);
 		int code = dm_set_autostart(name, on, err, sizeof(err));
-		return reply(conn, code, NULL, err);
+		return api_reply(conn, code, NULL, err);
 	}
 	for (size_t i = 0; actions[i]; i++) {
 		if (strcmp(sub, actions[i]) != 0)
 			continue;
 		if (!post)
-			return method_not_allowed(conn, method, url, "POST");
+			return api_method_not_allowed(conn, method, url, "POST");
 		static const char *const none[] = {NULL};
-		struct json_object *b = body_object(conn, rq, none, &res);
+		struct json_object *b = api_body_object(conn, rq, none, &res);
 		if (!b)
 			return res;
 		json_object_put(b);
 		int code = dm_action(name, sub, err, sizeof(err));
 		if (code == 200)
 			dm_info(name, &out, err, sizeof(err));
-		return reply(conn, code, out, err);
+		return api_reply(conn, code, out, err);
 	}
-	return send_error(conn, 404, "no such route: %s %s", method, url);
+	return api_send_error(conn, 404, "no such route: %s %s", method, url);
 }
 
 static enum MHD_Result route(struct MHD_Connection *conn, const char *method, const char *url,
@@ -300,27 +294,27 @@ static enum MHD_Result route(struct MHD_Connection *conn, const char *method, co
 	bool get = strcmp(method, "GET") == 0, post = strcmp(method, "POST") == 0;
 	if (strcmp(url, "/v1/version") == 0) {
 		if (!get)
-			return method_not_allowed(conn, method, url, "GET");
+			return api_method_not_allowed(conn, method, url, "GET");
 		out = json_object_new_object();
 		json_add_string(out, "version", VIREO_VERSION);
 		json_add_int64(out, "api", API_VERSION);
 		json_add_string(out, "drivers", "kvm qemu");
-		return send_json(conn, 200, out);
+		return api_send_json(conn, 200, out);
 	}
 	if (strcmp(url, "/v1/events") == 0) {
 		if (!get)
-			return method_not_allowed(conn, method, url, "GET");
+			return api_method_not_allowed(conn, method, url, "GET");
 		return serve_events(conn);
 	}
 	if (strcmp(url, "/v1/domains") == 0) {
 		if (get) {
 			dm_list(&out);
-			return send_json(conn, 200, out);
+			return api_send_json(conn, 200, out);
 		}
 		if (!post)
-			return method_not_allowed(conn, method, url, "GET, POST");
+			return api_method_not_allowed(conn, method, url, "GET, POST");
 		static const char *const allowed[] = {"xml", "start", "transient", NULL};
-		struct json_object *b = body_object(conn, rq, allowed, &res);
+		struct json_object *b = api_body_object(conn, rq, allowed, &res);
 		if (!b)
 			return res;
 		bool start = false, transient = false;
@@ -332,13 +326,15 @@ static enum MHD_Result route(struct MHD_Connection *conn, const char *method, co
 		if (json_get_bool(b, "start", &start) < 0 ||
 		    json_get_bool(b, "transient", &transient) < 0) {
 			json_object_put(b);
-			return send_error(conn, 400,
-					  "request body: 'start' and 'transient' are booleans");
+			return api_send_error(conn, 400,
+					      "request body: 'start' and 'transient' are booleans");
 		}
 		int code = dm_define(xml, strlen(xml), start, transient, &out, err, sizeof(err));
 		json_object_put(b);
-		return reply(conn, code, out, err);
+		return api_reply(conn, code, out, err);
 	}
+	if (strcmp(url, "/v1/pools") == 0 || strncmp(url, "/v1/pools/", 10) == 0)
+		return api_route_pools(conn, method, url, rq);
 	if (strncmp(url, "/v1/domains/", 12) == 0) {
 		char name[128], sub[32];
 		const char *rest = url + 12;
@@ -347,14 +343,14 @@ static enum MHD_Result route(struct MHD_Connection *conn, const char *method, co
 		const char *s = slash ? slash + 1 : NULL;
 		if (nlen == 0 || nlen >= sizeof(name) ||
 		    (s && (strlen(s) >= sizeof(sub) || !*s || strchr(s, '/'))))
-			return send_error(conn, 404, "no such route: %s %s", method, url);
+			return api_send_error(conn, 404, "no such route: %s %s", method, url);
 		memcpy(name, rest, nlen);
 		name[nlen] = '\0';
 		if (s)
 			snprintf(sub, sizeof(sub), "%s", s);
 		return route_domain(conn, method, url, name, s ? sub : NULL, rq);
 	}
-	return send_error(conn, 404, "no such route: %s %s", method, url);
+	return api_send_error(conn, 404, "no such route: %s %s", method, url);
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
@@ -366,7 +362,20 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 		rq = calloc(1, sizeof(*rq));
 		if (!rq)
 			return MHD_NO;
+		rq->upload_fd = -1;
 		*con_cls = rq;
+		/* A volume upload streams to a file: no size limit, nothing kept in memory. */
+		if (api_is_upload(method, url, rq)) {
+			rq->is_upload = true;
+			int fd = vol_open_upload(rq->pool, rq->vol, rq->upload_tmp,
+						 sizeof(rq->upload_tmp), rq->upload_err,
+						 sizeof(rq->upload_err));
+			if (fd < 0)
+				rq->upload_status = -fd;
+			else
+				rq->upload_fd = fd;
+			return MHD_YES;
+		}
 		/* An announced oversized body is read and dropped, then refused:
 		 * answering before the body is read would leave simple clients
 		 * (which send the whole body first) with a broken pipe instead of
@@ -376,6 +385,35 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 		if (cl && strtoull(cl, NULL, 10) > API_BODY_MAX)
 			rq->too_big = true;
 		return MHD_YES;
+	}
+	if (rq->is_upload) {
+		if (*upload_size) {
+			if (rq->upload_fd >= 0 &&
+			    write_all(rq->upload_fd, upload, *upload_size) < 0) {
+				snprintf(rq->upload_err, sizeof(rq->upload_err),
+					 "volume '%s': write failed: %s", rq->vol, strerror(errno));
+				rq->upload_status = 500;
+				vol_upload_finish(rq->pool, rq->vol, rq->upload_tmp, rq->upload_fd,
+						  false, rq->upload_err, 0);
+				rq->upload_fd = -1;
+			}
+			*upload_size = 0;
+			return MHD_YES;
+		}
+		if (rq->upload_fd >= 0) {
+			int fd = rq->upload_fd;
+			rq->upload_fd = -1;
+			rq->upload_status =
+				vol_upload_finish(rq->pool, rq->vol, rq->upload_tmp, fd, true,
+						  rq->upload_err, sizeof(rq->upload_err));
+		}
+		if (rq->upload_status && rq->upload_status != 200)
+			return api_send_error(conn, (unsigned)rq->upload_status, "%s",
+					      rq->upload_err);
+		struct json_object *out = NULL;
+		char err[512];
+		int code = vol_info(rq->pool, rq->vol, &out, err, sizeof(err));
+		return api_reply(conn, code, out, err);
 	}
 	if (*upload_size) {
 		if (!rq->too_big) {
@@ -395,8 +433,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 		return MHD_YES;
 	}
 	if (rq->too_big)
-		return send_error(conn, 413, "request body larger than the %u bytes allowed",
-				  API_BODY_MAX);
+		return api_send_error(conn, 413, "request body larger than the %u bytes allowed",
+				      API_BODY_MAX);
 	return route(conn, method, url, rq);
 }
 
@@ -406,6 +444,10 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 	struct request *rq = *con_cls;
 	if (!rq)
 		return;
+	/* A client that went away mid-upload leaves no half-written volume. */
+	if (rq->upload_fd >= 0)
+		vol_upload_finish(rq->pool, rq->vol, rq->upload_tmp, rq->upload_fd, false,
+				  rq->upload_err, sizeof(rq->upload_err));
 	free(rq->body);
 	free(rq);
 	*con_cls = NULL;
