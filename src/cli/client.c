@@ -3,6 +3,8 @@
 #include "common/json_util.h"
 
 #include <curl/curl.h>
+#include <errno.h>
+#include <unistd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -175,4 +177,110 @@ int api_stream(const char *path, bool (*fn)(void *ctx, const char *data), void *
 	if (rc != CURLE_OK && !s.stop)
 		return unreachable(rc);
 	return EXIT_OK;
+}
+
+/* The error body of a failed transfer, printed like api_call's. */
+static int transfer_error(long status, struct buf *b)
+{
+	char err[256];
+	struct json_object *o =
+		b->len ? json_parse_buffer(b->data, b->len, err, sizeof(err)) : NULL;
+	struct json_object *e = NULL;
+	const char *msg = NULL;
+	if (o && json_object_object_get_ex(o, "error", &e))
+		msg = json_get_string(e, "message");
+	fprintf(stderr, "vireo: %s (HTTP %ld)\n", msg ? msg : "transfer failed", status);
+	int ret = status == 404 ? EXIT_NOT_FOUND : EXIT_FAILED;
+	json_object_put(o);
+	return ret;
+}
+
+int api_upload(const char *path, const char *file, struct json_object **out)
+{
+	FILE *f = fopen(file, "rb");
+	if (!f) {
+		fprintf(stderr, "vireo: %s: %s\n", file, strerror(errno));
+		return EXIT_FAILED;
+	}
+	fseek(f, 0, SEEK_END);
+	long size = ftell(f);
+	rewind(f);
+	struct curl_slist *hdrs = NULL;
+	CURL *c = make_handle("PUT", path, &hdrs);
+	struct buf b = {0};
+	curl_easy_setopt(c, CURLOPT_UPLOAD, 1L);
+	curl_easy_setopt(c, CURLOPT_READDATA, f);
+	curl_easy_setopt(c, CURLOPT_INFILESIZE_LARGE, (curl_off_t)size);
+	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_data);
+	curl_easy_setopt(c, CURLOPT_WRITEDATA, &b);
+	CURLcode rc = curl_easy_perform(c);
+	long status = 0;
+	curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+	curl_easy_cleanup(c);
+	curl_slist_free_all(hdrs);
+	fclose(f);
+	int ret = EXIT_OK;
+	if (rc != CURLE_OK)
+		ret = unreachable(rc);
+	else if (status >= 400)
+		ret = transfer_error(status, &b);
+	else if (out) {
+		char err[256];
+		*out = json_parse_buffer(b.data ? b.data : "{}", b.len ? b.len : 2, err,
+					 sizeof(err));
+	}
+	free(b.data);
+	return ret;
+}
+
+struct download {
+	FILE *f;
+	long status;
+	struct buf err;
+	CURL *c;
+};
+
+static size_t on_download(char *ptr, size_t size, size_t n, void *arg)
+{
+	struct download *d = arg;
+	if (!d->status)
+		curl_easy_getinfo(d->c, CURLINFO_RESPONSE_CODE, &d->status);
+	if (d->status >= 400)
+		return on_data(ptr, size, n, &d->err);
+	return fwrite(ptr, size, n, d->f) * size;
+}
+
+int api_download(const char *path, const char *file)
+{
+	char tmp[4096];
+	snprintf(tmp, sizeof(tmp), "%s.part", file);
+	struct download d = {0};
+	d.f = fopen(tmp, "wb");
+	if (!d.f) {
+		fprintf(stderr, "vireo: %s: %s\n", tmp, strerror(errno));
+		return EXIT_FAILED;
+	}
+	struct curl_slist *hdrs = NULL;
+	d.c = make_handle("GET", path, &hdrs);
+	curl_easy_setopt(d.c, CURLOPT_WRITEFUNCTION, on_download);
+	curl_easy_setopt(d.c, CURLOPT_WRITEDATA, &d);
+	CURLcode rc = curl_easy_perform(d.c);
+	long status = 0;
+	curl_easy_getinfo(d.c, CURLINFO_RESPONSE_CODE, &status);
+	curl_easy_cleanup(d.c);
+	curl_slist_free_all(hdrs);
+	bool ok = fclose(d.f) == 0;
+	int ret = EXIT_OK;
+	if (rc != CURLE_OK && status < 400)
+		ret = unreachable(rc);
+	else if (status >= 400)
+		ret = transfer_error(status, &d.err);
+	else if (!ok || rename(tmp, file) < 0) {
+		fprintf(stderr, "vireo: %s: %s\n", file, strerror(errno));
+		ret = EXIT_FAILED;
+	}
+	if (ret)
+		unlink(tmp);
+	free(d.err.data);
+	return ret;
 }

@@ -26,6 +26,10 @@ const char *client_socket(void);
 int api_call(const char *method, const char *path, struct json_object *body,
 	     struct json_object **out);
 
+/* PUT the file at `file` as the body of `path` / GET `path` into `file`.  Exit code. */
+int api_upload(const char *path, const char *file, struct json_object **out);
+int api_download(const char *path, const char *file);
+
 /* Stream GET `path` (server-sent events); calls fn for each "data:" line
  * until it returns false or the stream ends.  Returns an exit code. */
 int api_stream(const char *path, bool (*fn)(void *ctx, const char *data), void *ctx);

@@ -37,6 +37,14 @@ static const char usage[] =
 	"  console NAME                 the serial console (Ctrl-] detaches)\n"
 	"  autostart NAME [--disable]   start with vireod\n"
 	"  events                       follow life-cycle events\n"
+	"Storage (pools of type dir; volumes raw or qcow2):\n"
+	"  pool-list [--all] | pool-info P | pool-dumpxml P | pool-define FILE\n"
+	"  pool-define-as NAME dir --target DIR | pool-build P | pool-start P\n"
+	"  pool-destroy P | pool-refresh P | pool-undefine P\n"
+	"  vol-list P | vol-create-as P NAME [SIZE] [--format raw|qcow2] [--backing-vol V\n"
+	"    [--backing-vol-format F]] | vol-info V --pool P | vol-path V --pool P\n"
+	"  vol-delete V --pool P | vol-resize V SIZE --pool P [--shrink]\n"
+	"  vol-clone V NEW --pool P | vol-upload V FILE --pool P | vol-download V FILE --pool P\n"
 	"Host:\n"
 	"  host-validate                can this host run guests, and with which driver\n"
 	"  version\n"
@@ -548,6 +556,15 @@ int main(int argc, char **argv)
 	char *args[64];
 	int nargs = 0;
 	bool all = false, disable = false;
+	struct vol_opts vo = {0};
+	const struct {
+		const char *name;
+		const char **dst;
+	} valued[] = {{"--pool", &vo.pool},
+		      {"--format", &vo.format},
+		      {"--backing-vol", &vo.backing},
+		      {"--backing-vol-format", &vo.backing_format},
+		      {"--target", &vo.target}};
 	int timeout_s = 0;
 	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i];
@@ -557,6 +574,8 @@ int main(int argc, char **argv)
 			char p[4096];
 			snprintf(p, sizeof(p), "%s/run/vireo/vireod.sock", argv[++i]);
 			client_set_socket(p);
+		} else if (strcmp(a, "--shrink") == 0) {
+			vo.shrink = true;
 		} else if (strcmp(a, "--json") == 0) {
 			opt_json = true;
 		} else if (strcmp(a, "--all") == 0) {
@@ -579,6 +598,14 @@ int main(int argc, char **argv)
 			printf("vireo %s\n", VIREO_VERSION);
 			return 0;
 		} else if (a[0] == '-' && a[1] && strcmp(a, "-") != 0) {
+			size_t k;
+			for (k = 0; k < ARRAY_SIZE(valued); k++)
+				if (strcmp(a, valued[k].name) == 0)
+					break;
+			if (k < ARRAY_SIZE(valued) && i + 1 < argc) {
+				*valued[k].dst = argv[++i];
+				continue;
+			}
 			fprintf(stderr, "vireo: unknown option '%s' (see vireo --help)\n", a);
 			return EXIT_USAGE;
 		} else if (nargs < (int)ARRAY_SIZE(args)) {
@@ -605,6 +632,9 @@ int main(int argc, char **argv)
 		bool create = verb[0] == 'c';
 		return cmd_define(rest[0], create, create);
 	}
+	vo.all = all;
+	if ((r = cmd_storage(verb, nrest, rest, &vo)) >= 0)
+		return r;
 	if (strcmp(verb, "host-validate") == 0)
 		return cmd_host_validate();
 	if (strcmp(verb, "version") == 0)

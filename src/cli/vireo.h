@@ -7,6 +7,15 @@
 
 extern bool opt_json;
 
+/* Options of the pool and volume verbs (virsh's names). */
+struct vol_opts {
+	const char *pool, *format, *backing, *backing_format, *target;
+	bool shrink, all;
+};
+
+/* pool-* and vol-* verbs; returns an exit code, or -1 when `verb` is none of them. */
+int cmd_storage(const char *verb, int argc, char **argv, const struct vol_opts *o);
+
 /* Print a JSON value pretty on stdout (for --json). */
 void print_json(struct json_object *o);
 
