@@ -519,3 +519,23 @@ def test_openapi_spec_matches_routes(daemon):
             if m not in item:
                 st, _ = daemon.api(m.upper(), url)
                 assert st in (404, 405), (m, path, st)
+
+
+def test_config_errors_and_second_daemon(daemon, tmp_path):
+    d = daemon
+    # A second vireod on the same directories refuses to start, naming the first.
+    r = subprocess.run([d.vireod, "--root", d.root, "--foreground"], capture_output=True,
+                       text=True, timeout=30)
+    assert r.returncode == 1 and "another vireod" in r.stderr, r.stderr
+    assert d.api("GET", "/v1/version")[0] == 200
+    # A bad setting stops the daemon with the file, line and key.
+    root = tmp_path / "bad"
+    (root / "etc/vireo").mkdir(parents=True)
+    (root / "etc/vireo/vireod.conf").write_text("# comment\nlog_level = debug\nbogus = 1\n")
+    r = subprocess.run([d.vireod, "--root", str(root), "--foreground"], capture_output=True,
+                       text=True, timeout=30)
+    assert r.returncode == 2 and "vireod.conf:3: unknown setting 'bogus'" in r.stderr, r.stderr
+    (root / "etc/vireo/vireod.conf").write_text("default_driver = xen\n")
+    r = subprocess.run([d.vireod, "--root", str(root), "--foreground"], capture_output=True,
+                       text=True, timeout=30)
+    assert r.returncode == 2 and "default_driver: 'xen'" in r.stderr, r.stderr
