@@ -62,6 +62,20 @@ static int lock_pidfile(const struct vireod_config *cfg, char *err, size_t errle
 	return fd;
 }
 
+/* The write end of a pipe to the waiting parent of a daemonized vireod: one byte once the
+ * API serves, so that `vireod && vireo list` works; the parent exits 1 when none comes. */
+static int ready_fd = -1;
+
+static void tell_parent(char status)
+{
+	if (ready_fd < 0)
+		return;
+	if (write(ready_fd, &status, 1) < 0)
+		log_debug("cannot tell the parent: %s", strerror(errno));
+	close(ready_fd);
+	ready_fd = -1;
+}
+
 static int daemonize(const struct vireod_config *cfg)
 {
 	char p[PATH_MAX + 16];
@@ -71,11 +85,23 @@ static int daemonize(const struct vireod_config *cfg)
 		log_error("%s: %s", p, strerror(errno));
 		return -1;
 	}
+	int rp[2];
+	if (pipe2(rp, O_CLOEXEC) < 0)
+		return -1;
 	pid_t pid = fork();
 	if (pid < 0)
 		return -1;
-	if (pid > 0)
-		_exit(0);
+	if (pid > 0) {
+		close(rp[1]);
+		char st = 1;
+		if (read(rp[0], &st, 1) != 1)
+			st = 1;
+		if (st)
+			fprintf(stderr, "vireod: did not start; see %s\n", p);
+		_exit(st ? 1 : 0);
+	}
+	close(rp[0]);
+	ready_fd = rp[1];
 	setsid();
 	int devnull = open("/dev/null", O_RDONLY);
 	dup2(devnull, 0);
@@ -185,6 +211,7 @@ int main(int argc, char **argv)
 	}
 	log_info("vireod %s serving %s (state %s, driver default %s)", VIREO_VERSION,
 		 cfg.socket_path, cfg.state_dir, domain_type_name(cfg.default_driver));
+	tell_parent(0);
 	for (;;) {
 		int sig = 0;
 		if (sigwait(&set, &sig) != 0)
