@@ -539,3 +539,44 @@ def test_config_errors_and_second_daemon(daemon, tmp_path):
     r = subprocess.run([d.vireod, "--root", str(root), "--foreground"], capture_output=True,
                        text=True, timeout=30)
     assert r.returncode == 2 and "default_driver: 'xen'" in r.stderr, r.stderr
+
+
+def test_random_requests_never_stop_the_daemon(daemon):
+    """Hundreds of malformed, truncated or nonsensical requests: each gets an answer or a
+    closed connection, and the daemon keeps serving."""
+    import random
+    rnd = random.Random(1234)
+    methods = ["GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS", "FOO", "G\x00T"]
+    paths = ["/", "/v1", "/v1/", "/v1/domains", "/v1/domains/", "/v1/domains//start",
+             "/v1/domains/%2e%2e/xml", "/v1/domains/" + "a" * 5000, "/v1/pools/default/volumes",
+             "/v1/pools/default/volumes/..%2fetc/data", "/v1/events?x=1", "*", "/v1/domains/x/",
+             "/v1/pools/default/volumes/v/data/extra", "/v1/domains/vm1/stats/"]
+    bodies = [b"", b"{", b"[]", b"null", b'{"xml": null}', b'{"xml": "<domain/>"}',
+              b'{"xml": "' + b"<a>" * 3000 + b'"}', os.urandom(2000), b'{"autostart": 1}',
+              b'{"name": "../x", "capacity": -1}', b"\xff\xfe" * 100]
+    for i in range(300):
+        s = socket.socket(socket.AF_UNIX)
+        s.settimeout(10)
+        s.connect(daemon.sock)
+        body = rnd.choice(bodies)
+        head = f"{rnd.choice(methods)} {rnd.choice(paths)} HTTP/1.{rnd.choice([0, 1])}\r\n"
+        head += "Host: x\r\n"
+        if rnd.random() < 0.8:
+            length = len(body) if rnd.random() < 0.8 else rnd.choice([0, 1, 10**9, -5])
+            head += f"Content-Length: {length}\r\n"
+        if rnd.random() < 0.1:
+            head += "Transfer-Encoding: chunked\r\n"
+        raw = head.encode("latin-1") + b"\r\n" + body
+        if rnd.random() < 0.2:
+            raw = raw[:rnd.randrange(len(raw))]  # the client gives up midway
+        try:
+            s.sendall(raw)
+            if rnd.random() < 0.7:
+                s.shutdown(socket.SHUT_WR)
+                s.recv(65536)
+        except OSError:
+            pass
+        s.close()
+    st, body = daemon.api("GET", "/v1/version")
+    assert st == 200 and body["api"] == 1
+    assert daemon.proc is not None and daemon.proc.poll() is None
