@@ -80,6 +80,15 @@ static int qemu_build_argv(const struct driver_ctx *c, struct strv *a, char *err
 	strv_add(a, "none");
 	strv_add(a, "-accel");
 	strv_add(a, "tcg");
+	/* QEMU's seccomp filter, as libvirt sets it: a compromised QEMU cannot gain privileges,
+	 * run programs or change resource limits.  Bridge NICs need qemu-bridge-helper, which
+	 * QEMU spawns: only then is spawning left allowed. */
+	bool bridge = false;
+	for (unsigned i = 0; i < d->nnics; i++)
+		bridge |= d->nics[i].type == NIC_BRIDGE;
+	strv_add(a, "-sandbox");
+	strv_addf(a, "on,obsolete=deny,elevateprivileges=deny,spawn=%s,resourcecontrol=deny",
+		  bridge ? "allow" : "deny");
 	strv_add(a, "-machine");
 	strv_addf(a, "%s%s", d->machine ? d->machine : "q35", d->acpi ? "" : ",acpi=off");
 	strv_add(a, "-m");

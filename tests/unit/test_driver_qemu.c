@@ -58,6 +58,10 @@ static void test_qemu_command_line(void **state)
 	assert_string_equal(a.v[0], "qemu-system-x86_64");
 	assert_null(a.v[a.n]);
 	assert_string_equal(arg_after(&a, "-accel", NULL), "tcg");
+	/* The bridge NIC's helper is spawned by QEMU: spawning stays allowed here. */
+	assert_string_equal(
+		arg_after(&a, "-sandbox", NULL),
+		"on,obsolete=deny,elevateprivileges=deny,spawn=allow,resourcecontrol=deny");
 	assert_string_equal(arg_after(&a, "-machine", NULL), "pc");
 	assert_string_equal(arg_after(&a, "-m", NULL), "300M");
 	assert_string_equal(arg_after(&a, "-smp", NULL), "3");
@@ -107,6 +111,9 @@ static void test_qemu_without_acpi_and_defaults(void **state)
 	struct strv a = {0};
 	assert_int_equal(driver_qemu.build_argv(&c, &a, err, sizeof(err)), 0);
 	assert_string_equal(arg_after(&a, "-machine", NULL), "q35,acpi=off");
+	assert_string_equal(
+		arg_after(&a, "-sandbox", NULL),
+		"on,obsolete=deny,elevateprivileges=deny,spawn=deny,resourcecontrol=deny");
 	assert_string_equal(arg_after(&a, "-m", NULL), "2M"); /* rounded up */
 	assert_null(arg_after(&a, "-kernel", NULL));
 	strv_free(&a);
