@@ -1,0 +1,732 @@
+#include "daemon/pools.h"
+
+#include "common/json_util.h"
+#include "common/log.h"
+#include "common/util.h"
+#include "common/uuid.h"
+#include "daemon/domain_store.h"
+#include "daemon/events.h"
+#include "daemon/pool_def.h"
+#include "daemon/qemu_img.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <unistd.h>
+
+struct pool {
+	struct pool *next;
+	struct pool_def *def;
+	bool active, removed;
+};
+
+/* One lock for all pools: volume work is short, except clone, which copies data. */
+static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+static struct pool *pools;
+static const struct vireod_config *cfg;
+
+static void pool_file(char *out, const char *sub, const char *name, const char *ext)
+{
+	snprintf(out, PATH_MAX, "%s/pools/%s%s%s%s", cfg->state_dir, sub, sub[0] ? "/" : "", name,
+		 ext);
+}
+
+static struct pool *find_locked(const char *key)
+{
+	uint8_t u[16];
+	bool is_uuid = uuid_from_string(key, u) == 0;
+	for (struct pool *p = pools; p; p = p->next)
+		if (!p->removed && (strcmp(p->def->name, key) == 0 ||
+				    (is_uuid && memcmp(p->def->uuid, u, 16) == 0)))
+			return p;
+	return NULL;
+}
+
+/* Looks the pool up with the lock taken; on success the caller unlocks. */
+static struct pool *get(const char *name, bool need_active, int *code, char *err, size_t errlen)
+{
+	pthread_mutex_lock(&lock);
+	struct pool *p = find_locked(name);
+	if (!p) {
+		snprintf(err, errlen, "pool '%s' not found", name);
+		*code = 404;
+	} else if (need_active && !p->active) {
+		snprintf(err, errlen, "pool '%s' is not active: 'vireo pool-start %s' first", name,
+			 name);
+		*code = 409;
+		p = NULL;
+	}
+	if (!p)
+		pthread_mutex_unlock(&lock);
+	return p;
+}
+
+static void set_active(struct pool *p, bool on)
+{
+	char f[PATH_MAX];
+	pool_file(f, "active", p->def->name, "");
+	if (on)
+		write_file_atomic(f, "", 0, 0600);
+	else
+		unlink(f);
+	p->active = on;
+}
+
+static struct pool *add_locked(struct pool_def *def)
+{
+	struct pool *p = calloc(1, sizeof(*p));
+	if (!p)
+		abort();
+	p->def = def;
+	p->next = pools;
+	pools = p;
+	return p;
+}
+
+static int save(const struct pool_def *def, char *err, size_t errlen)
+{
+	char f[PATH_MAX];
+	pool_file(f, "", def->name, ".xml");
+	char *xml = pool_xml_format(def, false);
+	int r = write_file_atomic(f, xml, strlen(xml), 0600);
+	free(xml);
+	if (r < 0) {
+		snprintf(err, errlen, "cannot save pool '%s': %s", def->name, strerror(-r));
+		return -1;
+	}
+	return 0;
+}
+
+static int define_locked(struct pool_def *def, struct pool **out, char *err, size_t errlen)
+{
+	for (struct pool *p = pools; p; p = p->next) {
+		if (p->removed)
+			continue;
+		bool ne = strcmp(p->def->name, def->name) == 0;
+		bool ue = memcmp(p->def->uuid, def->uuid, 16) == 0;
+		if (ne && ue) {
+			if (p->active && strcmp(p->def->path, def->path) != 0) {
+				snprintf(err, errlen,
+					 "pool '%s' is active: stop it to change its path",
+					 def->name);
+				return 409;
+			}
+			if (save(def, err, errlen) < 0)
+				return 500;
+			pool_def_free(p->def);
+			p->def = def;
+			*out = p;
+			return 200;
+		}
+		if (ne || ue) {
+			snprintf(err, errlen, "%s '%s' already exists",
+				 ne ? "pool" : "a pool with the uuid of", p->def->name);
+			return 409;
+		}
+		if (strcmp(p->def->path, def->path) == 0) {
+			snprintf(err, errlen, "pool '%s' already uses the directory %s",
+				 p->def->name, def->path);
+			return 409;
+		}
+	}
+	if (save(def, err, errlen) < 0)
+		return 500;
+	*out = add_locked(def);
+	return 201;
+}
+
+int pools_init(const struct vireod_config *config, char *err, size_t errlen)
+{
+	cfg = config;
+	char dir[PATH_MAX];
+	snprintf(dir, sizeof(dir), "%s/pools/active", cfg->state_dir);
+	int r = make_dirs(dir, 0700);
+	if (r < 0) {
+		snprintf(err, errlen, "%s: %s", dir, strerror(-r));
+		return -1;
+	}
+	snprintf(dir, sizeof(dir), "%s/pools", cfg->state_dir);
+	DIR *dh = opendir(dir);
+	struct dirent *de;
+	pthread_mutex_lock(&lock);
+	while (dh && (de = readdir(dh))) {
+		size_t len = strlen(de->d_name);
+		if (de->d_name[0] == '.' || len < 5 || strcmp(de->d_name + len - 4, ".xml") != 0)
+			continue;
+		char p[PATH_MAX + 256], e[512];
+		snprintf(p, sizeof(p), "%s/%s", dir, de->d_name);
+		uint8_t *data = NULL;
+		size_t size = 0;
+		if (read_file(p, 1 << 16, &data, &size) < 0)
+			continue;
+		struct pool_def *def = pool_xml_parse((char *)data, size, e, sizeof(e));
+		free(data);
+		if (!def || find_locked(def->name)) {
+			log_warn("%s: %s; pool skipped", p, def ? "duplicate" : e);
+			pool_def_free(def);
+			continue;
+		}
+		struct pool *pl = add_locked(def);
+		char f[PATH_MAX];
+		pool_file(f, "active", def->name, "");
+		pl->active = access(f, F_OK) == 0;
+	}
+	if (dh)
+		closedir(dh);
+	if (!pools) {
+		/* The default image pool, as /var/lib/libvirt/images is libvirt's. */
+		char xml[PATH_MAX + 128], e[512];
+		snprintf(xml, sizeof(xml),
+			 "<pool type='dir'><name>default</name><target><path>%s"
+			 "</path></target></pool>",
+			 cfg->image_dir);
+		struct pool_def *def = pool_xml_parse(xml, strlen(xml), e, sizeof(e));
+		struct pool *pl = NULL;
+		if (def && define_locked(def, &pl, e, sizeof(e)) == 201) {
+			make_dirs(def->path, 0711);
+			set_active(pl, true);
+		} else {
+			log_warn("cannot define the default pool: %s", e);
+			pool_def_free(def);
+		}
+	}
+	pthread_mutex_unlock(&lock);
+	return 0;
+}
+
+static struct json_object *pool_brief(const struct pool *p)
+{
+	struct json_object *o = json_object_new_object();
+	char u[UUID_STR_LEN];
+	uuid_to_string(p->def->uuid, u);
+	json_add_string(o, "name", p->def->name);
+	json_add_string(o, "uuid", u);
+	json_add_string(o, "state", p->active ? "running" : "inactive");
+	json_add_string(o, "path", p->def->path);
+	return o;
+}
+
+int pool_define(const char *xml, size_t len, struct json_object **out, char *err, size_t errlen)
+{
+	struct pool_def *def = pool_xml_parse(xml, len, err, errlen);
+	if (!def)
+		return 400;
+	pthread_mutex_lock(&lock);
+	struct pool *p = NULL;
+	int code = define_locked(def, &p, err, errlen);
+	if (code >= 400)
+		pool_def_free(def);
+	else
+		*out = pool_brief(p);
+	pthread_mutex_unlock(&lock);
+	if (code < 400)
+		events_emit(def->name, "pool-defined", NULL);
+	return code == 200 ? 201 : code;
+}
+
+int pool_undefine(const char *name, char *err, size_t errlen)
+{
+	int code = 200;
+	struct pool *p = get(name, false, &code, err, errlen);
+	if (!p)
+		return code;
+	if (p->active) {
+		snprintf(err, errlen, "pool '%s' is active: 'vireo pool-destroy %s' first", name,
+			 name);
+		code = 409;
+	} else {
+		char f[PATH_MAX];
+		pool_file(f, "", p->def->name, ".xml");
+		unlink(f);
+		p->removed = true;
+	}
+	pthread_mutex_unlock(&lock);
+	return code;
+}
+
+int pool_action(const char *name, const char *action, char *err, size_t errlen)
+{
+	int code = 200;
+	struct pool *p = get(name, false, &code, err, errlen);
+	if (!p)
+		return code;
+	struct stat st;
+	bool is_dir = stat(p->def->path, &st) == 0 && S_ISDIR(st.st_mode);
+	if (strcmp(action, "build") == 0) {
+		int r = make_dirs(p->def->path, 0711);
+		if (r < 0) {
+			snprintf(err, errlen, "pool '%s': cannot create %s: %s", name, p->def->path,
+				 strerror(-r));
+			code = 500;
+		}
+	} else if (strcmp(action, "start") == 0) {
+		if (p->active) {
+			snprintf(err, errlen, "pool '%s' is already active", name);
+			code = 409;
+		} else if (!is_dir) {
+			snprintf(err, errlen,
+				 "pool '%s': %s is not a directory ('vireo pool-build %s' creates "
+				 "it)",
+				 name, p->def->path, name);
+			code = 400;
+		} else {
+			set_active(p, true);
+		}
+	} else if (strcmp(action, "stop") == 0) {
+		if (!p->active) {
+			snprintf(err, errlen, "pool '%s' is not active", name);
+			code = 409;
+		} else {
+			set_active(p, false);
+		}
+	} else if (strcmp(action, "refresh") == 0) {
+		/* Volumes are read from the directory at every request: nothing is cached. */
+		if (!p->active) {
+			snprintf(err, errlen, "pool '%s' is not active", name);
+			code = 409;
+		}
+	} else {
+		snprintf(err, errlen, "unknown pool action '%s'", action);
+		code = 404;
+	}
+	pthread_mutex_unlock(&lock);
+	return code;
+}
+
+int pool_list(struct json_object **out)
+{
+	struct json_object *arr = json_object_new_array();
+	pthread_mutex_lock(&lock);
+	for (struct pool *p = pools; p; p = p->next)
+		if (!p->removed)
+			json_object_array_add(arr, pool_brief(p));
+	pthread_mutex_unlock(&lock);
+	*out = arr;
+	return 200;
+}
+
+int pool_info(const char *name, struct json_object **out, char *err, size_t errlen)
+{
+	int code = 200;
+	struct pool *p = get(name, false, &code, err, errlen);
+	if (!p)
+		return code;
+	struct json_object *o = pool_brief(p);
+	struct statvfs st;
+	if (statvfs(p->def->path, &st) == 0) {
+		json_add_int64(o, "capacity", (int64_t)(st.f_blocks * st.f_frsize));
+		json_add_int64(o, "allocation",
+			       (int64_t)((st.f_blocks - st.f_bfree) * st.f_frsize));
+		json_add_int64(o, "available", (int64_t)(st.f_bavail * st.f_frsize));
+	}
+	pthread_mutex_unlock(&lock);
+	*out = o;
+	return 200;
+}
+
+int pool_xml(const char *name, char **xml, char *err, size_t errlen)
+{
+	int code = 200;
+	struct pool *p = get(name, false, &code, err, errlen);
+	if (!p)
+		return code;
+	*xml = pool_xml_format(p->def, true);
+	pthread_mutex_unlock(&lock);
+	return 200;
+}
+
+/* ---- volumes ---- */
+
+static int vol_path(const struct pool *p, const char *vol, char *out, char *err, size_t errlen)
+{
+	if (!volume_name_valid(vol)) {
+		snprintf(err, errlen,
+			 "'%s' is not a volume name (1-200 letters, digits, '_', '.', '+', '-', "
+			 "not starting with '.')",
+			 vol);
+		return 400;
+	}
+	snprintf(out, PATH_MAX, "%s/%s", p->def->path, vol);
+	return 0;
+}
+
+/* qemu-img info as our JSON: name, path, format, capacity, allocation, backing. */
+static int describe(const char *name, const char *path, struct json_object **out, char *err,
+		    size_t errlen)
+{
+	char *argv[] = {"qemu-img", "info", "-U", "--output=json", (char *)path, NULL};
+	char *text = NULL;
+	if (qemu_img_run(argv, &text, err, errlen) < 0)
+		return 500;
+	char e[256];
+	struct json_object *info = json_parse_buffer(text, strlen(text), e, sizeof(e));
+	free(text);
+	if (!info) {
+		snprintf(err, errlen, "qemu-img info %s: %s", path, e);
+		return 500;
+	}
+	struct json_object *o = json_object_new_object();
+	int64_t v = 0;
+	json_add_string(o, "name", name);
+	json_add_string(o, "path", path);
+	json_add_string(o, "format", json_get_string(info, "format"));
+	if (json_get_int64(info, "virtual-size", &v) == 1)
+		json_add_int64(o, "capacity", v);
+	if (json_get_int64(info, "actual-size", &v) == 1)
+		json_add_int64(o, "allocation", v);
+	const char *b = json_get_string(info, "full-backing-filename");
+	json_add_string(o, "backing", b ? b : json_get_string(info, "backing-filename"));
+	json_add_string(o, "backing_format", json_get_string(info, "backing-filename-format"));
+	json_object_put(info);
+	*out = o;
+	return 200;
+}
+
+int vol_list(const char *pool, struct json_object **out, char *err, size_t errlen)
+{
+	int code = 200;
+	struct pool *p = get(pool, true, &code, err, errlen);
+	if (!p)
+		return code;
+	char dir[PATH_MAX];
+	snprintf(dir, sizeof(dir), "%s", p->def->path);
+	pthread_mutex_unlock(&lock);
+	struct json_object *arr = json_object_new_array();
+	DIR *dh = opendir(dir);
+	struct dirent *de;
+	while (dh && (de = readdir(dh))) {
+		char path[PATH_MAX + 256];
+		struct stat st;
+		snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
+		if (!volume_name_valid(de->d_name) || lstat(path, &st) < 0 || !S_ISREG(st.st_mode))
+			continue;
+		struct json_object *o = json_object_new_object();
+		json_add_string(o, "name", de->d_name);
+		json_add_string(o, "path", path);
+		json_add_int64(o, "allocation", (int64_t)st.st_blocks * 512);
+		json_object_array_add(arr, o);
+	}
+	if (dh)
+		closedir(dh);
+	*out = arr;
+	return 200;
+}
+
+static int parse_capacity(struct json_object *body, const char *key, bool required, uint64_t *bytes,
+			  char *err, size_t errlen)
+{
+	struct json_object *v = NULL;
+	if (!json_object_object_get_ex(body, key, &v)) {
+		if (required)
+			snprintf(err, errlen,
+				 "member '%s' (bytes, or a size like \"10G\") is missing", key);
+		return required ? -1 : 0;
+	}
+	if (json_object_is_type(v, json_type_int) && json_object_get_int64(v) >= 0) {
+		*bytes = (uint64_t)json_object_get_int64(v);
+		return 1;
+	}
+	if (json_object_is_type(v, json_type_string) &&
+	    parse_size(json_object_get_string(v), 1, bytes) == 0)
+		return 1;
+	snprintf(err, errlen, "member '%s': expected bytes or a size like \"10G\"", key);
+	return -1;
+}
+
+static const char *check_format(struct json_object *body, const char *key, char *err, size_t errlen)
+{
+	const char *f = json_get_string(body, key);
+	if (!f)
+		return "";
+	if (strcmp(f, "raw") == 0 || strcmp(f, "qcow2") == 0)
+		return f;
+	snprintf(err, errlen, "member '%s': '%s' is not raw or qcow2", key, f);
+	return NULL;
+}
+
+int vol_create(const char *pool, struct json_object *body, struct json_object **out, char *err,
+	       size_t errlen)
+{
+	const char *name = json_get_string(body, "name");
+	if (!name) {
+		snprintf(err, errlen, "member 'name' (a string) is missing");
+		return 400;
+	}
+	const char *fmt = check_format(body, "format", err, errlen);
+	const char *bfmt = fmt ? check_format(body, "backing_format", err, errlen) : NULL;
+	if (!fmt || !bfmt)
+		return 400;
+	if (!*fmt)
+		fmt = "qcow2";
+	const char *backing = json_get_string(body, "backing");
+	uint64_t cap = 0;
+	int have_cap = parse_capacity(body, "capacity", !backing, &cap, err, errlen);
+	if (have_cap < 0)
+		return 400;
+	if (backing && strcmp(fmt, "qcow2") != 0) {
+		snprintf(err, errlen, "a backing file needs format qcow2");
+		return 400;
+	}
+	int code = 200;
+	struct pool *p = get(pool, true, &code, err, errlen);
+	if (!p)
+		return code;
+	char path[PATH_MAX], bpath[PATH_MAX] = "";
+	code = vol_path(p, name, path, err, errlen);
+	if (!code && backing) {
+		/* A volume of the same pool by name, or an absolute path. */
+		if (backing[0] == '/')
+			snprintf(bpath, sizeof(bpath), "%s", backing);
+		else
+			code = vol_path(p, backing, bpath, err, errlen);
+		if (!code && access(bpath, R_OK) != 0) {
+			snprintf(err, errlen, "backing volume %s: %s", bpath, strerror(errno));
+			code = 400;
+		}
+	}
+	if (!code && access(path, F_OK) == 0) {
+		snprintf(err, errlen, "volume '%s' already exists in pool '%s'", name, pool);
+		code = 409;
+	}
+	if (code) {
+		pthread_mutex_unlock(&lock);
+		return code;
+	}
+	char size[32];
+	snprintf(size, sizeof(size), "%" PRIu64, cap);
+	char *argv[16];
+	int n = 0;
+	argv[n++] = "qemu-img";
+	argv[n++] = "create";
+	argv[n++] = "-q";
+	argv[n++] = "-f";
+	argv[n++] = (char *)fmt;
+	if (backing) {
+		argv[n++] = "-b";
+		argv[n++] = bpath;
+		argv[n++] = "-F";
+		argv[n++] = (char *)(*bfmt ? bfmt : "qcow2");
+	}
+	argv[n++] = path;
+	if (have_cap > 0)
+		argv[n++] = size;
+	argv[n] = NULL;
+	char e[512];
+	if (qemu_img_run(argv, NULL, e, sizeof(e)) < 0) {
+		snprintf(err, errlen, "volume '%s': %s", name, e);
+		unlink(path);
+		pthread_mutex_unlock(&lock);
+		return 400;
+	}
+	pthread_mutex_unlock(&lock);
+	code = describe(name, path, out, err, errlen);
+	return code == 200 ? 201 : code;
+}
+
+int vol_info(const char *pool, const char *vol, struct json_object **out, char *err, size_t errlen)
+{
+	int code = 200;
+	struct pool *p = get(pool, true, &code, err, errlen);
+	if (!p)
+		return code;
+	char path[PATH_MAX];
+	code = vol_path(p, vol, path, err, errlen);
+	pthread_mutex_unlock(&lock);
+	if (code)
+		return code;
+	if (access(path, F_OK) != 0) {
+		snprintf(err, errlen, "volume '%s' not found in pool '%s'", vol, pool);
+		return 404;
+	}
+	return describe(vol, path, out, err, errlen);
+}
+
+int vol_delete(const char *pool, const char *vol, char *err, size_t errlen)
+{
+	int code = 200;
+	struct pool *p = get(pool, true, &code, err, errlen);
+	if (!p)
+		return code;
+	char path[PATH_MAX];
+	code = vol_path(p, vol, path, err, errlen);
+	if (!code && unlink(path) < 0) {
+		code = errno == ENOENT ? 404 : 500;
+		snprintf(err, errlen, "volume '%s' %s pool '%s'%s%s", vol,
+			 code == 404 ? "not found in" : "of", pool, code == 404 ? "" : ": ",
+			 code == 404 ? "" : strerror(errno));
+	}
+	pthread_mutex_unlock(&lock);
+	return code ? code : 200;
+}
+
+int vol_resize(const char *pool, const char *vol, struct json_object *body, char *err,
+	       size_t errlen)
+{
+	uint64_t cap = 0;
+	if (parse_capacity(body, "capacity", true, &cap, err, errlen) < 0)
+		return 400;
+	bool shrink = false;
+	json_get_bool(body, "shrink", &shrink);
+	struct json_object *info = NULL;
+	int code = vol_info(pool, vol, &info, err, errlen);
+	if (code != 200)
+		return code;
+	int64_t cur = 0;
+	json_get_int64(info, "capacity", &cur);
+	char path[PATH_MAX], fmt[16];
+	snprintf(path, sizeof(path), "%s", json_get_string(info, "path"));
+	snprintf(fmt, sizeof(fmt), "%s",
+		 json_get_string(info, "format") ? json_get_string(info, "format") : "raw");
+	json_object_put(info);
+	if (cap < (uint64_t)cur && !shrink) {
+		snprintf(err, errlen,
+			 "volume '%s': %" PRIu64 " bytes is smaller than its %" PRId64
+			 " bytes; shrinking loses data, ask for it with shrink (vol-resize "
+			 "--shrink)",
+			 vol, cap, cur);
+		return 400;
+	}
+	char size[32];
+	snprintf(size, sizeof(size), "%" PRIu64, cap);
+	char *argv[] = {"qemu-img", "resize", "-q", "-f", fmt, path, size, NULL};
+	char *argv_shrink[] = {"qemu-img", "resize", "-q", "--shrink", "-f", fmt, path, size, NULL};
+	pthread_mutex_lock(&lock);
+	char e[512];
+	int r = qemu_img_run(cap < (uint64_t)cur ? argv_shrink : argv, NULL, e, sizeof(e));
+	pthread_mutex_unlock(&lock);
+	if (r < 0) {
+		snprintf(err, errlen, "volume '%s': %s", vol, e);
+		return 400;
+	}
+	return 200;
+}
+
+int vol_clone(const char *pool, const char *vol, struct json_object *body, struct json_object **out,
+	      char *err, size_t errlen)
+{
+	const char *name = json_get_string(body, "name");
+	if (!name) {
+		snprintf(err, errlen, "member 'name' (the new volume) is missing");
+		return 400;
+	}
+	struct json_object *info = NULL;
+	int code = vol_info(pool, vol, &info, err, errlen);
+	if (code != 200)
+		return code;
+	char src[PATH_MAX], fmt[16], dst[PATH_MAX];
+	snprintf(src, sizeof(src), "%s", json_get_string(info, "path"));
+	snprintf(fmt, sizeof(fmt), "%s",
+		 json_get_string(info, "format") ? json_get_string(info, "format") : "raw");
+	json_object_put(info);
+	struct pool *p = get(pool, true, &code, err, errlen);
+	if (!p)
+		return code;
+	code = vol_path(p, name, dst, err, errlen);
+	if (!code && access(dst, F_OK) == 0) {
+		snprintf(err, errlen, "volume '%s' already exists in pool '%s'", name, pool);
+		code = 409;
+	}
+	if (!code) {
+		char *argv[] = {"qemu-img", "convert", "-q", "-U", "-f", fmt,
+				"-O",	    fmt,       src,  dst,  NULL};
+		char e[512];
+		if (qemu_img_run(argv, NULL, e, sizeof(e)) < 0) {
+			snprintf(err, errlen, "clone of '%s': %s", vol, e);
+			unlink(dst);
+			code = 500;
+		}
+	}
+	pthread_mutex_unlock(&lock);
+	if (code)
+		return code;
+	code = describe(name, dst, out, err, errlen);
+	return code == 200 ? 201 : code;
+}
+
+int vol_open_download(const char *pool, const char *vol, uint64_t *size, char *err, size_t errlen)
+{
+	int code = 200;
+	struct pool *p = get(pool, true, &code, err, errlen);
+	if (!p)
+		return -code;
+	char path[PATH_MAX];
+	code = vol_path(p, vol, path, err, errlen);
+	pthread_mutex_unlock(&lock);
+	if (code)
+		return -code;
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	struct stat st;
+	if (fd < 0 || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+		snprintf(err, errlen, "volume '%s' %s pool '%s'", vol,
+			 errno == ENOENT ? "not found in" : "is not a readable file of", pool);
+		if (fd >= 0)
+			close(fd);
+		return errno == ENOENT ? -404 : -400;
+	}
+	*size = (uint64_t)st.st_size;
+	return fd;
+}
+
+int vol_open_upload(const char *pool, const char *vol, char *tmp_path, size_t tmp_len, char *err,
+		    size_t errlen)
+{
+	int code = 200;
+	struct pool *p = get(pool, true, &code, err, errlen);
+	if (!p)
+		return -code;
+	char path[PATH_MAX];
+	code = vol_path(p, vol, path, err, errlen);
+	pthread_mutex_unlock(&lock);
+	if (code)
+		return -code;
+	if (access(path, F_OK) != 0) {
+		snprintf(err, errlen, "volume '%s' not found in pool '%s' (create it first)", vol,
+			 pool);
+		return -404;
+	}
+	snprintf(tmp_path, tmp_len, "%s/.%s.upload-XXXXXX", p->def->path, vol);
+	int fd = mkostemp(tmp_path, O_CLOEXEC);
+	if (fd < 0) {
+		snprintf(err, errlen, "volume '%s': cannot create a temporary file: %s", vol,
+			 strerror(errno));
+		return -500;
+	}
+	return fd;
+}
+
+int vol_upload_finish(const char *pool, const char *vol, const char *tmp_path, int fd, bool ok,
+		      char *err, size_t errlen)
+{
+	int code = 200;
+	if (ok && fsync(fd) < 0) {
+		snprintf(err, errlen, "volume '%s': %s", vol, strerror(errno));
+		code = 500;
+	}
+	close(fd);
+	if (!ok || code != 200) {
+		unlink(tmp_path);
+		return code == 200 ? 400 : code;
+	}
+	struct pool *p = get(pool, true, &code, err, errlen);
+	if (!p) {
+		unlink(tmp_path);
+		return code;
+	}
+	char path[PATH_MAX];
+	code = vol_path(p, vol, path, err, errlen);
+	if (!code && rename(tmp_path, path) < 0) {
+		snprintf(err, errlen, "volume '%s': %s", vol, strerror(errno));
+		code = 500;
+	}
+	pthread_mutex_unlock(&lock);
+	if (code)
+		unlink(tmp_path);
+	return code ? code : 200;
+}
