@@ -4,8 +4,12 @@
 #include "common/util.h"
 #include "boot/acpi.h"
 #include "bus/pci.h"
+#include "boot/firmware.h"
 #include "dev/acpi_pm.h"
+#include "dev/debugcon.h"
+#include "dev/fw_cfg.h"
 #include "dev/i8042.h"
+#include "dev/port92.h"
 #include "dev/post.h"
 #include "dev/rtc.h"
 #include "dev/serial.h"
@@ -13,6 +17,7 @@
 #include "vm.h"
 
 #include <string.h>
+#include <sys/mman.h>
 #include <time.h>
 
 static uint64_t mono_ns(void)
@@ -59,6 +64,24 @@ static int reg(struct bus *b, uint64_t base, uint64_t len, const struct bus_dev_
 	       void *opaque, const char *name)
 {
 	return opaque ? bus_register(b, base, len, ops, opaque, name) : -1;
+}
+
+/* --firmware: fw_cfg (with the ACPI tables for the table loader) and the
+ * firmware's debug console; the rest of fw_cfg is filled by firmware_load. */
+static int firmware_devices_init(struct machine *m, struct vm *vm, const struct acpi_config *ac)
+{
+	m->fw_cfg = fw_cfg_create(&vm->mem);
+	m->debugcon = debugcon_create();
+	if (reg(&vm->pio, FW_CFG_PORT_BASE, FW_CFG_PORT_LEN, &fw_cfg_ops, m->fw_cfg, "fw_cfg") <
+		    0 ||
+	    reg(&vm->pio, DEBUGCON_PORT, DEBUGCON_PORT_LEN, &debugcon_ops, m->debugcon,
+		"debug console") < 0 ||
+	    reg(&vm->pio, PORT92, PORT92_LEN, &port92_ops, m, "port 0x92") < 0 ||
+	    firmware_add_acpi(m->fw_cfg, ac) < 0) {
+		log_error("cannot set up fw_cfg for the firmware");
+		return -1;
+	}
+	return 0;
 }
 
 int machine_init(struct machine *m, struct vm *vm, uint64_t *rsdp)
@@ -129,6 +152,10 @@ int machine_init(struct machine *m, struct vm *vm, uint64_t *rsdp)
 		.mmio64_base = m->mmio64_base,
 		.mmio64_size = m->mmio64_size,
 	};
+	if (vm->cfg->firmware) {
+		*rsdp = 0;
+		return firmware_devices_init(m, vm, &ac);
+	}
 	uint8_t *tables = guest_mem_ptr(&vm->mem, LAYOUT_ACPI_START, LAYOUT_ACPI_SIZE);
 	size_t used;
 	if (!tables || acpi_build(&ac, tables, LAYOUT_ACPI_SIZE, LAYOUT_ACPI_START, &used) < 0) {
@@ -155,6 +182,10 @@ void machine_destroy(struct machine *m)
 		acpi_pm_destroy(m->pm);
 	if (m->pci)
 		pci_bus_destroy(m->pci);
+	fw_cfg_destroy(m->fw_cfg);
+	debugcon_destroy(m->debugcon);
+	if (m->firmware_copy)
+		munmap(m->firmware_copy, m->firmware_copy_size);
 	memset(m, 0, sizeof(*m));
 }
 

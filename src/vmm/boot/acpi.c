@@ -597,6 +597,38 @@ static int check_config(const struct acpi_config *cfg, uint64_t gpa)
 int acpi_build(const struct acpi_config *cfg, uint8_t *buf, size_t buflen, uint64_t gpa,
 	       size_t *used)
 {
+	return acpi_build_layout(cfg, buf, buflen, gpa, used, NULL);
+}
+
+/* Where every table and every field holding a table's address went. */
+static void fill_layout(struct acpi_layout *l, size_t off_xsdt, size_t off_fadt, size_t off_facs,
+			size_t off_madt, size_t madt_len, size_t off_mcfg, size_t off_dsdt,
+			size_t total)
+{
+	memset(l, 0, sizeof(*l));
+	l->rsdp_size = RSDP_SIZE;
+	l->tables = off_facs;
+	l->total = total;
+#define PTR(o, s) (l->ptr[l->nptrs++] = (struct acpi_pointer){(o), (s)})
+	PTR(24, 8); /* RSDP XsdtAddress */
+	for (unsigned i = 0; i < XSDT_ENTRIES; i++)
+		PTR(off_xsdt + ACPI_HEADER_SIZE + 8 * i, 8);
+	PTR(off_fadt + 40, 4);	/* DSDT */
+	PTR(off_fadt + 132, 8); /* X_FIRMWARE_CTRL */
+	PTR(off_fadt + 140, 8); /* X_DSDT */
+#undef PTR
+#define TABLE(o, n) (l->table[l->ntables++] = (struct acpi_table_pos){(o), (n)})
+	TABLE(off_xsdt, ACPI_HEADER_SIZE + 8 * XSDT_ENTRIES);
+	TABLE(off_fadt, FADT_SIZE);
+	TABLE(off_madt, madt_len);
+	TABLE(off_mcfg, MCFG_SIZE);
+	TABLE(off_dsdt, total - off_dsdt);
+#undef TABLE
+}
+
+int acpi_build_layout(const struct acpi_config *cfg, uint8_t *buf, size_t buflen, uint64_t gpa,
+		      size_t *used, struct acpi_layout *layout)
+{
 	if (check_config(cfg, gpa) < 0)
 		return -1;
 
@@ -646,5 +678,8 @@ int acpi_build(const struct acpi_config *cfg, uint8_t *buf, size_t buflen, uint6
 
 	aml_free(&aml);
 	*used = total;
+	if (layout)
+		fill_layout(layout, off_xsdt, off_fadt, off_facs, off_madt, madt_size(cfg->ncpus),
+			    off_mcfg, off_dsdt, total);
 	return 0;
 }

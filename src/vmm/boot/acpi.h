@@ -30,6 +30,33 @@ struct acpi_config {
 int acpi_build(const struct acpi_config *cfg, uint8_t *buf, size_t buflen, uint64_t gpa,
 	       size_t *used);
 
+/* Where acpi_build_layout put things, for firmware that moves the tables
+ * itself (fw_cfg's ACPI table loader): the RSDP at offset 0, the other
+ * tables from `tables` on, every field holding a table's address (the
+ * address is gpa + the table's offset) and every table with a header
+ * checksum (at its offset 9).  Not listed: the RSDP's own checksums. */
+#define ACPI_LAYOUT_MAX 8
+struct acpi_pointer {
+	size_t offset;
+	uint8_t size; /* 4 or 8 bytes, little endian */
+};
+struct acpi_table_pos {
+	size_t offset, len;
+};
+struct acpi_layout {
+	size_t rsdp_size;
+	size_t tables;
+	size_t total;
+	struct acpi_pointer ptr[ACPI_LAYOUT_MAX];
+	unsigned nptrs;
+	struct acpi_table_pos table[ACPI_LAYOUT_MAX];
+	unsigned ntables;
+};
+
+/* acpi_build, also describing the result in *layout. */
+int acpi_build_layout(const struct acpi_config *cfg, uint8_t *buf, size_t buflen, uint64_t gpa,
+		      size_t *used, struct acpi_layout *layout);
+
 /* The standard table checksum: the byte that makes len bytes sum to 0
  * when stored in place of a zero checksum field. */
 uint8_t acpi_checksum(const uint8_t *data, size_t len);
