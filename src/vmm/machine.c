@@ -130,7 +130,13 @@ int machine_init(struct machine *m, struct vm *vm, uint64_t *rsdp)
 	if (m->mmio64_size > LAYOUT_PCI_MMIO64_MAX_SIZE)
 		m->mmio64_size = LAYOUT_PCI_MMIO64_MAX_SIZE;
 
+	/* Where the firmware puts 32-bit BARs, the window must be (layout.h). */
+	bool fw = vm->cfg->firmware != NULL;
+	uint64_t mmio32_base = fw ? LAYOUT_FW_PCI_MMIO32_START : LAYOUT_PCI_MMIO32_START;
+	uint64_t mmio32_size = fw ? LAYOUT_FW_PCI_MMIO32_SIZE : LAYOUT_PCI_MMIO32_SIZE;
 	struct pci_bus_config pcfg = {
+		.mmio32_base = mmio32_base,
+		.mmio32_size = mmio32_size,
 		.irq_set = vm_set_irq,
 		.irq_ctx = vm,
 		.mmio64_base = m->mmio64_base,
@@ -147,10 +153,11 @@ int machine_init(struct machine *m, struct vm *vm, uint64_t *rsdp)
 	struct acpi_config ac = {
 		.ncpus = vm->cfg->cpus,
 		.ecam_base = LAYOUT_ECAM_BASE,
-		.mmio32_base = LAYOUT_PCI_MMIO32_START,
-		.mmio32_size = LAYOUT_PCI_MMIO32_SIZE,
+		.mmio32_base = mmio32_base,
+		.mmio32_size = mmio32_size,
 		.mmio64_base = m->mmio64_base,
 		.mmio64_size = m->mmio64_size,
+		.rsdt = fw,
 	};
 	if (vm->cfg->firmware) {
 		*rsdp = 0;

@@ -431,7 +431,7 @@ static const uint8_t *table_at(struct fixture *f, uint64_t gpa, const char *sig)
 	return t;
 }
 
-static void check_loader(struct fixture *f, unsigned ncpus)
+static void check_loader(struct fixture *f, unsigned ncpus, bool rsdt)
 {
 	struct acpi_config ac = {
 		.ncpus = ncpus,
@@ -440,6 +440,7 @@ static void check_loader(struct fixture *f, unsigned ncpus)
 		.mmio32_size = LAYOUT_PCI_MMIO32_SIZE,
 		.mmio64_base = 1ull << 36,
 		.mmio64_size = 1ull << 34,
+		.rsdt = rsdt,
 	};
 	assert_int_equal(firmware_add_acpi(f->fw, &ac), 0);
 	struct placed pl[4];
@@ -463,6 +464,14 @@ static void check_loader(struct fixture *f, unsigned ncpus)
 		if (i == 0)
 			fadt = t;
 	}
+	if (rsdt) {
+		const uint8_t *r = table_at(f, le32(rsdp->p + 16), "RSDT");
+		assert_int_equal(le32(r + 4), 36 + 4 * n);
+		for (unsigned i = 0; i < n; i++)
+			assert_int_equal(le32(r + 36 + 4 * i), le64(xsdt + 36 + 8 * i));
+	} else {
+		assert_int_equal(le32(rsdp->p + 16), 0);
+	}
 	table_at(f, le32(fadt + 40), "DSDT");
 	assert_int_equal(le32(fadt + 40), le64(fadt + 140));
 	const uint8_t *facs = table_at(f, le64(fadt + 132), "FACS");
@@ -474,12 +483,12 @@ static void check_loader(struct fixture *f, unsigned ncpus)
 
 static void test_table_loader(void **state)
 {
-	check_loader(*state, 1);
+	check_loader(*state, 1, false);
 }
 
 static void test_table_loader_many_cpus(void **state)
 {
-	check_loader(*state, 256);
+	check_loader(*state, 256, true);
 }
 
 /* ---- firmware helpers ---- */

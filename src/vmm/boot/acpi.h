@@ -4,6 +4,7 @@
 #ifndef VIREO_VMM_BOOT_ACPI_H
 #define VIREO_VMM_BOOT_ACPI_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -16,6 +17,9 @@ struct acpi_config {
 	uint64_t ecam_base; /* PCI ECAM (LAYOUT_ECAM_BASE), segment 0, buses 0..255 */
 	uint64_t mmio32_base, mmio32_size; /* PCI 32-bit window (LAYOUT_PCI_MMIO32_*) */
 	uint64_t mmio64_base, mmio64_size; /* PCI 64-bit window above RAM; size 0 = none */
+	/* Also an RSDT (32-bit pointers) for readers that know only ACPI 1.0,
+	 * such as GRUB's halt command (used with --firmware). */
+	bool rsdt;
 	/* Extra AML appended at the top level of the DSDT (complete
 	 * TermObjs, e.g. Scope (\_SB.PCI0) { Device (...) }), or NULL. */
 	const uint8_t *dsdt_extra;
@@ -35,7 +39,7 @@ int acpi_build(const struct acpi_config *cfg, uint8_t *buf, size_t buflen, uint6
  * tables from `tables` on, every field holding a table's address (the
  * address is gpa + the table's offset) and every table with a header
  * checksum (at its offset 9).  Not listed: the RSDP's own checksums. */
-#define ACPI_LAYOUT_MAX 8
+#define ACPI_LAYOUT_MAX 16
 struct acpi_pointer {
 	size_t offset;
 	uint8_t size; /* 4 or 8 bytes, little endian */

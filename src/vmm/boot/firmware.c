@@ -306,7 +306,11 @@ int firmware_load(struct vm *vm, const struct boot_request *req, const struct e8
 	    fw_cfg_add_u16(fw, FW_CFG_NOGRAPHIC, 1) < 0 ||
 	    fw_cfg_add_u16(fw, FW_CFG_BOOT_MENU, 0) < 0 ||
 	    fw_cfg_add_file(fw, "etc/e820", e820, e820_len, false) < 0 ||
-	    add_file_u32(fw, "etc/boot-fail-wait", FIRMWARE_BOOT_FAIL_MS) < 0) {
+	    add_file_u32(fw, "etc/boot-fail-wait", FIRMWARE_BOOT_FAIL_MS) < 0 ||
+	    /* 64-bit BARs stay in the 32-bit window while they fit: SeaBIOS
+	     * would otherwise put them at the top of the physical address
+	     * space, outside our 64-bit window. */
+	    fw_cfg_add_file(fw, "opt/org.seabios/pci64", "no", 2, false) < 0) {
 		log_error("firmware: cannot fill fw_cfg");
 		return VMM_EXIT_INTERNAL;
 	}
