@@ -57,6 +57,7 @@ def firmware(target) -> str:
     return SEABIOS
 
 
+@pytest.mark.asan
 def test_seabios_banner_and_no_bootable_device(target, firmware):
     """SeaBIOS starts at the reset vector, finds fw_cfg (its console goes to COM1 because
     fw_cfg says "no graphics"), finds nothing to boot, waits etc/boot-fail-wait and resets
@@ -109,6 +110,7 @@ BAD = [
 ]
 
 
+@pytest.mark.asan
 @pytest.mark.parametrize("name,path,needles", BAD, ids=[b[0] for b in BAD])
 def test_bad_firmware_file(target, name, path, needles):
     d = target.tmpdir
