@@ -315,6 +315,19 @@ int firmware_load(struct vm *vm, const struct boot_request *req, const struct e8
 		return VMM_EXIT_INTERNAL;
 	}
 
+	/* A network boot ROM, as QEMU gives its NICs; SeaBIOS uses it only if
+	 * such a device exists. */
+	uint8_t *ipxe;
+	size_t ipxe_size;
+	if (read_file(FIRMWARE_IPXE_VIRTIO, 1u << 20, &ipxe, &ipxe_size) == 0) {
+		int r = fw_cfg_add_file(fw, FIRMWARE_IPXE_NAME, ipxe, ipxe_size, false);
+		free(ipxe);
+		if (r < 0)
+			return VMM_EXIT_INTERNAL;
+	} else {
+		log_debug("firmware: no %s, virtio-net gets no boot ROM", FIRMWARE_IPXE_VIRTIO);
+	}
+
 	if (req->kernel) {
 		if (firmware_add_linux(fw, req, guest_mem_lowmem_end(m), err, sizeof(err)) < 0) {
 			log_error("%s", err);

@@ -23,12 +23,16 @@
 struct fw_cfg;
 struct vm;
 
-#define FIRMWARE_MIN_SIZE     (64u << 10)
-#define FIRMWARE_MAX_SIZE     (16u << 20)
-#define FIRMWARE_SIZE_ALIGN   (64u << 10)
-#define FIRMWARE_LOW_MAX      (256u << 10) /* copied to [1 MiB - n, 1 MiB) */
-#define FIRMWARE_MEMSLOT      8		   /* KVM slot of the read-only image */
-#define FIRMWARE_LINUXBOOT    "/usr/share/qemu/linuxboot_dma.bin"
+#define FIRMWARE_MIN_SIZE   (64u << 10)
+#define FIRMWARE_MAX_SIZE   (16u << 20)
+#define FIRMWARE_SIZE_ALIGN (64u << 10)
+#define FIRMWARE_LOW_MAX    (256u << 10) /* copied to [1 MiB - n, 1 MiB) */
+#define FIRMWARE_MEMSLOT    8		 /* KVM slot of the read-only image */
+#define FIRMWARE_LINUXBOOT  "/usr/share/qemu/linuxboot_dma.bin"
+/* iPXE for virtio-net (modern, 1af4:1041), offered as SeaBIOS's per-device
+ * ROM file "pciVVVV,DDDD.rom" when installed (Debian ipxe-qemu). */
+#define FIRMWARE_IPXE_VIRTIO  "/usr/lib/ipxe/qemu/pxe-virtio.rom"
+#define FIRMWARE_IPXE_NAME    "pci1af4,1041.rom"
 #define FIRMWARE_BOOT_FAIL_MS 5000 /* "No bootable device": retry (reset) after this */
 
 /* Where the Linux pieces go for linuxboot_dma.bin (QEMU's layout for a
