@@ -91,9 +91,15 @@ def test_seabios_banner_and_no_bootable_device(target, firmware):
     """SeaBIOS starts at the reset vector, finds fw_cfg (its console goes to COM1 because
     fw_cfg says "no graphics"), finds nothing to boot, waits etc/boot-fail-wait and resets
     through port 0xcf9: with --no-reboot vireo-vmm then exits 3."""
-    cmd = vmm_cmd(target, "--firmware", firmware, "--memory", "128M", "--no-reboot")
+    cmd = vmm_cmd(target, "--firmware", firmware, "--memory", "128M", "--no-reboot",
+                  "--log-level", "debug")
     res = run_vm(target, cmd, marker="No bootable device", deadline=60)
     assert "SeaBIOS (version" in res.console, res.report()
+    # SeaBIOS's debug log (port 0x402, used once it reads back 0xe9) shows what it found.
+    for line in ("firmware: Found QEMU fw_cfg", "firmware: QEMU fw_cfg DMA interface supported",
+                 "firmware: qemu/e820: addr 0x0000000000000000 len 0x0000000008000000 [RAM]",
+                 "firmware: ACPI: parse DSDT"):
+        assert line in res.console, res.report()
     assert "No bootable device." in res.console, res.report()
     assert res.rc == EXIT_RESET, res.report()
     # The retry delay is fw_cfg's etc/boot-fail-wait (5 s), not SeaBIOS's default of 60 s.

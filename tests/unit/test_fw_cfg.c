@@ -7,11 +7,14 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "common/log.h"
 #include "vmm/config.h"
 #include "vmm/boot/acpi.h"
 #include "vmm/boot/firmware.h"
 #include "vmm/boot/table_loader.h"
+#include "vmm/dev/debugcon.h"
 #include "vmm/dev/fw_cfg.h"
+#include "vmm/dev/port92.h"
 #include "vmm/layout.h"
 
 #define RAM_SIZE (4u << 20)
@@ -621,6 +624,29 @@ static void test_linux_items(void **state)
 	free(k);
 }
 
+static void test_debugcon_and_port92(void **state)
+{
+	(void)state;
+	struct debugcon *d = debugcon_create();
+	assert_non_null(d);
+	uint8_t v = 0;
+	debugcon_ops.read(d, 0, &v, 1);
+	assert_int_equal(v, DEBUGCON_READBACK); /* SeaBIOS logs only after this */
+	log_set_level(LOG_DEBUG);
+	uint8_t line[300];
+	memset(line, 'x', sizeof(line));
+	line[0] = 0x01, line[299] = '\n';
+	debugcon_ops.write(d, 0, line, sizeof(line)); /* longer than a line: split, no overrun */
+	debugcon_ops.write(d, 0, (const uint8_t *)"tail", 4);
+	log_set_level(LOG_INFO);
+	debugcon_destroy(d); /* logs the unfinished line */
+	debugcon_destroy(NULL);
+	v = 0;
+	port92_ops.read(NULL, 0, &v, 1);
+	assert_int_equal(v, PORT92_A20_BIT);
+	port92_ops.write(NULL, 0, &v, 1);
+}
+
 static void test_firmware_option(void **state)
 {
 	(void)state;
@@ -658,6 +684,7 @@ int main(void)
 		cmocka_unit_test(test_e820_file),
 		cmocka_unit_test_setup_teardown(test_linux_items, setup, teardown),
 		cmocka_unit_test(test_firmware_option),
+		cmocka_unit_test(test_debugcon_and_port92),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
