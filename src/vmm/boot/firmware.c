@@ -170,7 +170,9 @@ int firmware_add_linux(struct fw_cfg *fw, const struct boot_request *req, uint64
 	}
 	size_t setup_size = ((size_t)(k[HDR_SETUP_SECTS] ? k[HDR_SETUP_SECTS] : 4) + 1) * 512;
 	if (setup_size >= ksize || setup_size > FIRMWARE_LINUX_CMDLINE - FIRMWARE_LINUX_SETUP) {
-		snprintf(err, errlen, "kernel %s: setup size %zu does not fit the file (%zu bytes)",
+		snprintf(err, errlen,
+			 "kernel %s: its real-mode setup (%zu bytes) is larger than the file (%zu "
+			 "bytes) or than the 64 KiB the firmware gives it",
 			 req->kernel_path, setup_size, ksize);
 		return -1;
 	}
