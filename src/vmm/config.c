@@ -10,12 +10,16 @@
 
 const char config_usage[] =
 	"Usage: vireo-vmm --kernel FILE [options]\n"
+	"       vireo-vmm --firmware FILE [--kernel FILE] [options]\n"
 	"Run one KVM virtual machine.\n"
 	"\n"
 	"Boot:\n"
 	"  --kernel FILE       Linux bzImage, ELF with a PVH note, or ELF64 vmlinux\n"
 	"  --initrd FILE       initial ramdisk\n"
 	"  --cmdline STRING    kernel command line\n"
+	"  --firmware FILE     boot a BIOS image (e.g. /usr/share/seabios/bios-256k.bin)\n"
+	"                      from the reset vector; it finds the machine through fw_cfg\n"
+	"                      and a --kernel (bzImage) there too (docs/firmware.md)\n"
 	"Machine:\n"
 	"  --memory SIZE       guest RAM, e.g. 512M, 2G, 256GiB (default 512M; a bare number\n"
 	"                      is MiB); memory is reserved lazily, only touched pages cost\n"
@@ -35,7 +39,7 @@ const char config_usage[] =
 	"Exit status:\n"
 	"  0  the guest powered off\n"
 	"  1  internal error (KVM or emulation failure, I/O error)\n"
-	"  2  bad arguments or unusable input (kernel, initrd, memory size)\n"
+	"  2  bad arguments or unusable input (kernel, initrd, firmware, memory size)\n"
 	"  3  the guest reset itself and --no-reboot was given\n"
 	"  4  the guest triple-faulted and --no-reboot was given\n"
 	"  5  stopped from outside (Ctrl-A x, SIGINT, a second SIGTERM)\n";
@@ -51,6 +55,7 @@ enum {
 	OPT_STATS,
 	OPT_LOG_LEVEL,
 	OPT_KVM_DEVICE,
+	OPT_FIRMWARE,
 };
 
 static const struct option long_options[] = {
@@ -64,6 +69,7 @@ static const struct option long_options[] = {
 	{"stats", no_argument, NULL, OPT_STATS},
 	{"log-level", required_argument, NULL, OPT_LOG_LEVEL},
 	{"kvm-device", required_argument, NULL, OPT_KVM_DEVICE},
+	{"firmware", required_argument, NULL, OPT_FIRMWARE},
 	{"help", no_argument, NULL, 'h'},
 	{"version", no_argument, NULL, 'V'},
 	{NULL, 0, NULL, 0},
@@ -159,6 +165,7 @@ int config_parse(struct vmm_config *cfg, int argc, char **argv, char *err, size_
 			}
 			break;
 		case OPT_KVM_DEVICE: cfg->kvm_path = optarg; break;
+		case OPT_FIRMWARE: cfg->firmware = optarg; break;
 		case 'h': cfg->help = true; return 0;
 		case 'V': cfg->version = true; return 0;
 		case ':':
@@ -174,8 +181,12 @@ int config_parse(struct vmm_config *cfg, int argc, char **argv, char *err, size_
 		snprintf(err, errlen, "unexpected argument '%s' (see --help)", argv[optind]);
 		return -1;
 	}
-	if (!cfg->kernel) {
-		snprintf(err, errlen, "no --kernel given (see --help)");
+	if (!cfg->kernel && !cfg->firmware) {
+		snprintf(err, errlen, "no --kernel or --firmware given (see --help)");
+		return -1;
+	}
+	if (cfg->initrd && !cfg->kernel) {
+		snprintf(err, errlen, "--initrd needs a --kernel");
 		return -1;
 	}
 	return 0;

@@ -11,6 +11,7 @@ enum serial_kind { SERIAL_STDIO, SERIAL_FILE, SERIAL_PTY, SERIAL_SOCKET, SERIAL_
 
 struct vmm_config {
 	const char *kernel;
+	const char *firmware; /* --firmware: BIOS image (SeaBIOS); --kernel then optional */
 	const char *initrd;
 	const char *cmdline;
 	uint64_t memory;

@@ -38,15 +38,20 @@
 #define LAYOUT_BIOS_END	   0x100000ull
 #define LAYOUT_KERNEL_LOAD 0x100000ull
 
-#define LAYOUT_PCI_HOLE_START	   0xc0000000ull /* RAM below 4 GiB stops here */
-#define LAYOUT_PCI_MMIO32_START	   0xc0000000ull
-#define LAYOUT_PCI_MMIO32_SIZE	   0x20000000ull
-#define LAYOUT_ECAM_BASE	   0xe0000000ull
-#define LAYOUT_ECAM_SIZE	   0x10000000ull /* 256 buses x 32 devices x 8 functions x 4 KiB */
-#define LAYOUT_IOAPIC_BASE	   0xfec00000ull
-#define LAYOUT_IOAPIC_SIZE	   0x1000ull
-#define LAYOUT_LAPIC_BASE	   0xfee00000ull
-#define LAYOUT_LAPIC_SIZE	   0x100000ull
+#define LAYOUT_PCI_HOLE_START	0xc0000000ull /* RAM below 4 GiB stops here */
+#define LAYOUT_PCI_MMIO32_START 0xc0000000ull
+#define LAYOUT_PCI_MMIO32_SIZE	0x20000000ull
+#define LAYOUT_ECAM_BASE	0xe0000000ull
+#define LAYOUT_ECAM_SIZE	0x10000000ull /* 256 buses x 32 devices x 8 functions x 4 KiB */
+#define LAYOUT_IOAPIC_BASE	0xfec00000ull
+#define LAYOUT_IOAPIC_SIZE	0x1000ull
+#define LAYOUT_LAPIC_BASE	0xfee00000ull
+#define LAYOUT_LAPIC_SIZE	0x100000ull
+/* With --firmware, SeaBIOS assigns the BARs itself, top-down from the IOAPIC
+ * (its fixed end of the 32-bit PCI space, as on every QEMU machine): the
+ * 32-bit window is then the range between ECAM and the IOAPIC. */
+#define LAYOUT_FW_PCI_MMIO32_START 0xf0000000ull
+#define LAYOUT_FW_PCI_MMIO32_SIZE  (LAYOUT_IOAPIC_BASE - LAYOUT_FW_PCI_MMIO32_START)
 #define LAYOUT_HIGHMEM_START	   0x100000000ull
 #define LAYOUT_PCI_MMIO64_ALIGN	   0x40000000ull
 #define LAYOUT_PCI_MMIO64_MAX_SIZE (64ull << 30)

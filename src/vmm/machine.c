@@ -4,8 +4,12 @@
 #include "common/util.h"
 #include "boot/acpi.h"
 #include "bus/pci.h"
+#include "boot/firmware.h"
 #include "dev/acpi_pm.h"
+#include "dev/debugcon.h"
+#include "dev/fw_cfg.h"
 #include "dev/i8042.h"
+#include "dev/port92.h"
 #include "dev/post.h"
 #include "dev/rtc.h"
 #include "dev/serial.h"
@@ -13,6 +17,7 @@
 #include "vm.h"
 
 #include <string.h>
+#include <sys/mman.h>
 #include <time.h>
 
 static uint64_t mono_ns(void)
@@ -61,6 +66,24 @@ static int reg(struct bus *b, uint64_t base, uint64_t len, const struct bus_dev_
 	return opaque ? bus_register(b, base, len, ops, opaque, name) : -1;
 }
 
+/* --firmware: fw_cfg (with the ACPI tables for the table loader) and the
+ * firmware's debug console; the rest of fw_cfg is filled by firmware_load. */
+static int firmware_devices_init(struct machine *m, struct vm *vm, const struct acpi_config *ac)
+{
+	m->fw_cfg = fw_cfg_create(&vm->mem);
+	m->debugcon = debugcon_create();
+	if (reg(&vm->pio, FW_CFG_PORT_BASE, FW_CFG_PORT_LEN, &fw_cfg_ops, m->fw_cfg, "fw_cfg") <
+		    0 ||
+	    reg(&vm->pio, DEBUGCON_PORT, DEBUGCON_PORT_LEN, &debugcon_ops, m->debugcon,
+		"debug console") < 0 ||
+	    reg(&vm->pio, PORT92, PORT92_LEN, &port92_ops, m, "port 0x92") < 0 ||
+	    firmware_add_acpi(m->fw_cfg, ac) < 0) {
+		log_error("cannot set up fw_cfg for the firmware");
+		return -1;
+	}
+	return 0;
+}
+
 int machine_init(struct machine *m, struct vm *vm, uint64_t *rsdp)
 {
 	memset(m, 0, sizeof(*m));
@@ -107,7 +130,13 @@ int machine_init(struct machine *m, struct vm *vm, uint64_t *rsdp)
 	if (m->mmio64_size > LAYOUT_PCI_MMIO64_MAX_SIZE)
 		m->mmio64_size = LAYOUT_PCI_MMIO64_MAX_SIZE;
 
+	/* Where the firmware puts 32-bit BARs, the window must be (layout.h). */
+	bool fw = vm->cfg->firmware != NULL;
+	uint64_t mmio32_base = fw ? LAYOUT_FW_PCI_MMIO32_START : LAYOUT_PCI_MMIO32_START;
+	uint64_t mmio32_size = fw ? LAYOUT_FW_PCI_MMIO32_SIZE : LAYOUT_PCI_MMIO32_SIZE;
 	struct pci_bus_config pcfg = {
+		.mmio32_base = mmio32_base,
+		.mmio32_size = mmio32_size,
 		.irq_set = vm_set_irq,
 		.irq_ctx = vm,
 		.mmio64_base = m->mmio64_base,
@@ -124,11 +153,16 @@ int machine_init(struct machine *m, struct vm *vm, uint64_t *rsdp)
 	struct acpi_config ac = {
 		.ncpus = vm->cfg->cpus,
 		.ecam_base = LAYOUT_ECAM_BASE,
-		.mmio32_base = LAYOUT_PCI_MMIO32_START,
-		.mmio32_size = LAYOUT_PCI_MMIO32_SIZE,
+		.mmio32_base = mmio32_base,
+		.mmio32_size = mmio32_size,
 		.mmio64_base = m->mmio64_base,
 		.mmio64_size = m->mmio64_size,
+		.rsdt = fw,
 	};
+	if (vm->cfg->firmware) {
+		*rsdp = 0;
+		return firmware_devices_init(m, vm, &ac);
+	}
 	uint8_t *tables = guest_mem_ptr(&vm->mem, LAYOUT_ACPI_START, LAYOUT_ACPI_SIZE);
 	size_t used;
 	if (!tables || acpi_build(&ac, tables, LAYOUT_ACPI_SIZE, LAYOUT_ACPI_START, &used) < 0) {
@@ -155,6 +189,10 @@ void machine_destroy(struct machine *m)
 		acpi_pm_destroy(m->pm);
 	if (m->pci)
 		pci_bus_destroy(m->pci);
+	fw_cfg_destroy(m->fw_cfg);
+	debugcon_destroy(m->debugcon);
+	if (m->firmware_copy)
+		munmap(m->firmware_copy, m->firmware_copy_size);
 	memset(m, 0, sizeof(*m));
 }
 

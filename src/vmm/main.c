@@ -5,6 +5,7 @@
 #include "console.h"
 #include "exit_codes.h"
 #include "kvm.h"
+#include "boot/firmware.h"
 #include "vm.h"
 
 #include <errno.h>
@@ -16,7 +17,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#define KERNEL_MAX_SIZE (512ull << 20)
+#define KERNEL_MAX_SIZE	  (512ull << 20)
+#define FIRMWARE_FILE_MAX (FIRMWARE_MAX_SIZE + 1ull) /* one more: "too large" is ours to say */
 
 static uint64_t mono_ns(void)
 {
@@ -39,6 +41,29 @@ static int load_file(const char *what, const char *path, uint64_t max, const uin
 	if (e < 0) {
 		log_error("%s %s: %s", what, path,
 			  e == -EINVAL ? "not a regular file" : strerror(-e));
+		return -1;
+	}
+	return 0;
+}
+
+/* The BIOS image: mapped whole, its size checked before any VM exists. */
+static int load_firmware(const char *path, const uint8_t **data, size_t *size)
+{
+	char err[512];
+	int e = map_file(path, FIRMWARE_FILE_MAX, data, size);
+	if (e == -EFBIG) {
+		log_error("firmware %s: larger than 16 MiB; a BIOS image must be a multiple of "
+			  "64 KiB from 64 KiB to 16 MiB",
+			  path);
+		return -1;
+	}
+	if (e < 0) {
+		log_error("firmware %s: %s", path,
+			  e == -EINVAL ? "not a regular file" : strerror(-e));
+		return -1;
+	}
+	if (firmware_check_image(path, *size, err, sizeof(err)) < 0) {
+		log_error("%s", err);
 		return -1;
 	}
 	return 0;
@@ -83,15 +108,18 @@ int main(int argc, char **argv)
 	}
 	log_set_level((enum log_level)cfg.log_level);
 
-	const uint8_t *kernel = NULL, *initrd = NULL;
-	size_t kernel_size = 0, initrd_size = 0;
+	const uint8_t *kernel = NULL, *initrd = NULL, *firmware = NULL;
+	size_t kernel_size = 0, initrd_size = 0, firmware_size = 0;
 	int code = VMM_EXIT_USAGE;
 	struct kvm_host kvm = {.fd = -1};
 	struct console console = {.out_fd = -1, .in_fd = -1, .listen_fd = -1, .pty_slave = -1};
 	bool console_opened = false;
 	int sfd = -1;
 
-	if (load_file("kernel", cfg.kernel, KERNEL_MAX_SIZE, &kernel, &kernel_size) < 0)
+	if (cfg.kernel &&
+	    load_file("kernel", cfg.kernel, KERNEL_MAX_SIZE, &kernel, &kernel_size) < 0)
+		goto out;
+	if (cfg.firmware && load_firmware(cfg.firmware, &firmware, &firmware_size) < 0)
 		goto out;
 	if (cfg.initrd && load_file("initrd", cfg.initrd, cfg.memory, &initrd, &initrd_size) < 0)
 		goto out;
@@ -140,6 +168,9 @@ int main(int argc, char **argv)
 		.initrd = initrd,
 		.initrd_size = initrd_size,
 		.cmdline = cfg.cmdline,
+		.firmware_path = cfg.firmware,
+		.firmware = firmware,
+		.firmware_size = firmware_size,
 	};
 	unsigned boots = 0;
 	for (;;) {
@@ -175,5 +206,6 @@ out:
 		kvm_host_close(&kvm);
 	unmap_file(kernel, kernel_size);
 	unmap_file(initrd, initrd_size);
+	unmap_file(firmware, firmware_size);
 	return code;
 }

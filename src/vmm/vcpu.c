@@ -139,6 +139,31 @@ int vcpu_create(struct vcpu *v, struct vm *vm, unsigned id)
 	return 0;
 }
 
+/* The architectural reset state (what KVM gives a new vCPU, made explicit):
+ * real mode, CS selector 0xf000 with base 0xffff0000, IP 0xfff0, so the
+ * first fetch is at 0xfffffff0, inside the firmware image. */
+static int set_reset_regs(struct vcpu *v, struct kvm_sregs *sregs)
+{
+	struct kvm_segment seg = {
+		.limit = 0xffff, .type = 3, .present = 1, .s = 1}; /* data, read/write, accessed */
+	sregs->ds = sregs->es = sregs->fs = sregs->gs = sregs->ss = seg;
+	sregs->cs = seg;
+	sregs->cs.type = 0xb; /* code, execute/read, accessed */
+	sregs->cs.selector = 0xf000;
+	sregs->cs.base = 0xffff0000;
+	sregs->gdt.base = sregs->idt.base = 0;
+	sregs->gdt.limit = sregs->idt.limit = 0xffff;
+	sregs->cr0 = 0x60000010; /* CD NW ET */
+	sregs->cr3 = sregs->cr4 = 0;
+	sregs->efer = 0;
+	struct kvm_regs regs = {.rflags = 2, .rip = 0xfff0};
+	if (ioctl(v->fd, KVM_SET_SREGS, sregs) < 0 || ioctl(v->fd, KVM_SET_REGS, &regs) < 0) {
+		log_error("vCPU %u: cannot set the reset registers: %s", v->id, strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
 int vcpu_setup_boot_regs(struct vcpu *v, const struct boot_image *boot)
 {
 	struct kvm_sregs sregs;
@@ -146,6 +171,8 @@ int vcpu_setup_boot_regs(struct vcpu *v, const struct boot_image *boot)
 		log_error("vCPU %u: KVM_GET_SREGS: %s", v->id, strerror(errno));
 		return -1;
 	}
+	if (boot->mode == BOOT_ENTRY_RESET)
+		return set_reset_regs(v, &sregs);
 	sregs.gdt.base = LAYOUT_GDT;
 	sregs.gdt.limit = sizeof(boot_gdt) - 1;
 	sregs.idt.base = 0;

@@ -5,6 +5,7 @@
 #include "cpuid.h"
 #include "exit_codes.h"
 #include "layout.h"
+#include "boot/firmware.h"
 
 #include <errno.h>
 #include <poll.h>
@@ -183,16 +184,22 @@ int vm_create(struct vm *vm, const struct vmm_config *cfg, struct kvm_host *kvm,
 
 	struct e820_map map;
 	e820_build(&vm->mem, &map);
-	struct boot_request r = *req;
-	r.e820 = &map;
-	r.rsdp_addr = rsdp;
-	char err[512];
-	if (boot_load(&vm->mem, &r, &vm->boot, err, sizeof(err)) < 0)
-		FAIL(VMM_EXIT_USAGE, "%s", err);
-	log_debug("kernel %s loaded as %s, entry 0x%llx", req->kernel_path, vm->boot.format,
-		  (unsigned long long)vm->boot.entry);
-	if (vcpu_write_boot_gdt(vm) < 0)
-		FAIL(VMM_EXIT_USAGE, "guest memory too small for the boot GDT");
+	if (cfg->firmware) {
+		int code = firmware_load(vm, req, &map);
+		if (code)
+			return code;
+	} else {
+		struct boot_request r = *req;
+		r.e820 = &map;
+		r.rsdp_addr = rsdp;
+		char err[512];
+		if (boot_load(&vm->mem, &r, &vm->boot, err, sizeof(err)) < 0)
+			FAIL(VMM_EXIT_USAGE, "%s", err);
+		log_debug("kernel %s loaded as %s, entry 0x%llx", req->kernel_path, vm->boot.format,
+			  (unsigned long long)vm->boot.entry);
+		if (vcpu_write_boot_gdt(vm) < 0)
+			FAIL(VMM_EXIT_USAGE, "guest memory too small for the boot GDT");
+	}
 
 	vm->vcpus = calloc(cfg->cpus, sizeof(*vm->vcpus));
 	if (!vm->vcpus)

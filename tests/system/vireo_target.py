@@ -38,6 +38,16 @@ from box import BoxError, CommandTimeout, LinuxGuest  # noqa: E402,F401
 
 QEMU = "/usr/bin/qemu-system-x86_64"
 
+# Host paths test modules want inside the box, registered at import (collection) time, before
+# the session's box boots; they appear at the same paths.  Copying through the agent instead
+# (write_file) costs seconds per 100 KiB.
+_box_include: list[str] = []
+
+
+def box_include(path: str) -> None:
+    if os.path.exists(path) and path not in _box_include:
+        _box_include.append(path)
+
 
 def build_dir() -> str:
     return os.path.abspath(os.environ.get("VIREO_BUILD") or os.path.join(REPO, "build"))
@@ -254,6 +264,7 @@ def make_target(where: str, qemu: bool = False) -> Target:
         # VIREO_BOX_INCLUDE: more paths for the box (os.pathsep-separated), e.g. a second build
         # dir; VIREO_BOX_QEMU=1: put QEMU in the box even when no test is marked needs_qemu.
         extra = [p for p in os.environ.get("VIREO_BOX_INCLUDE", "").split(os.pathsep) if p]
+        extra += _box_include
         qemu = qemu or os.environ.get("VIREO_BOX_QEMU", "") not in ("", "0")
         t: Target = BoxTarget(build, guest, qemu=qemu, include=extra)
     elif where == "host":

@@ -383,12 +383,13 @@ static void build_dsdt_aml(struct aml_buf *b, const struct acpi_config *cfg)
 
 /* ---- Fixed tables ---- */
 
-static void build_rsdp(uint8_t *p, uint64_t xsdt_gpa)
+static void build_rsdp(uint8_t *p, uint64_t xsdt_gpa, uint32_t rsdt_gpa)
 {
 	memcpy(p, "RSD PTR ", 8);
 	memcpy(p + 9, OEM_ID, 6);
-	p[15] = 2;	  /* revision: ACPI 2.0+ layout with an XSDT */
-	put32(p + 16, 0); /* no RSDT: every table is reached via the XSDT */
+	p[15] = 2; /* revision: ACPI 2.0+ layout with an XSDT */
+	/* Usually no RSDT: every table is reached via the XSDT. */
+	put32(p + 16, rsdt_gpa);
 	put32(p + 20, RSDP_SIZE);
 	put64(p + 24, xsdt_gpa);
 	p[8] = acpi_checksum(p, RSDP_V1_SIZE);
@@ -410,6 +411,16 @@ static void build_xsdt(uint8_t *p, const uint64_t entries[XSDT_ENTRIES])
 	put_header(p, "XSDT", len, XSDT_REVISION);
 	for (unsigned i = 0; i < XSDT_ENTRIES; i++)
 		put64(p + ACPI_HEADER_SIZE + 8 * i, entries[i]);
+	finish_table(p, len);
+}
+
+/* The ACPI 1.0 root table: the XSDT's entries as 32-bit addresses. */
+static void build_rsdt(uint8_t *p, const uint64_t entries[XSDT_ENTRIES])
+{
+	uint32_t len = ACPI_HEADER_SIZE + 4 * XSDT_ENTRIES;
+	put_header(p, "RSDT", len, 1);
+	for (unsigned i = 0; i < XSDT_ENTRIES; i++)
+		put32(p + ACPI_HEADER_SIZE + 4 * i, addr32(entries[i]));
 	finish_table(p, len);
 }
 
@@ -597,6 +608,48 @@ static int check_config(const struct acpi_config *cfg, uint64_t gpa)
 int acpi_build(const struct acpi_config *cfg, uint8_t *buf, size_t buflen, uint64_t gpa,
 	       size_t *used)
 {
+	return acpi_build_layout(cfg, buf, buflen, gpa, used, NULL);
+}
+
+/* Offsets of the tables in the blob; rsdt 0: none. */
+struct blob_offsets {
+	size_t facs, xsdt, rsdt, fadt, madt, madt_len, mcfg, dsdt, total;
+};
+
+/* Where every table and every field holding a table's address went. */
+static void fill_layout(struct acpi_layout *l, const struct blob_offsets *o)
+{
+	memset(l, 0, sizeof(*l));
+	l->rsdp_size = RSDP_SIZE;
+	l->tables = o->facs;
+	l->total = o->total;
+#define PTR(off, s) (l->ptr[l->nptrs++] = (struct acpi_pointer){(off), (s)})
+	PTR(24, 8); /* RSDP XsdtAddress */
+	for (unsigned i = 0; i < XSDT_ENTRIES; i++)
+		PTR(o->xsdt + ACPI_HEADER_SIZE + 8 * i, 8);
+	if (o->rsdt) {
+		PTR(16, 4); /* RSDP RsdtAddress */
+		for (unsigned i = 0; i < XSDT_ENTRIES; i++)
+			PTR(o->rsdt + ACPI_HEADER_SIZE + 4 * i, 4);
+	}
+	PTR(o->fadt + 40, 4);  /* DSDT */
+	PTR(o->fadt + 132, 8); /* X_FIRMWARE_CTRL */
+	PTR(o->fadt + 140, 8); /* X_DSDT */
+#undef PTR
+#define TABLE(off, n) (l->table[l->ntables++] = (struct acpi_table_pos){(off), (n)})
+	TABLE(o->xsdt, ACPI_HEADER_SIZE + 8 * XSDT_ENTRIES);
+	if (o->rsdt)
+		TABLE(o->rsdt, ACPI_HEADER_SIZE + 4 * XSDT_ENTRIES);
+	TABLE(o->fadt, FADT_SIZE);
+	TABLE(o->madt, o->madt_len);
+	TABLE(o->mcfg, MCFG_SIZE);
+	TABLE(o->dsdt, o->total - o->dsdt);
+#undef TABLE
+}
+
+int acpi_build_layout(const struct acpi_config *cfg, uint8_t *buf, size_t buflen, uint64_t gpa,
+		      size_t *used, struct acpi_layout *layout)
+{
 	if (check_config(cfg, gpa) < 0)
 		return -1;
 
@@ -615,6 +668,11 @@ int acpi_build(const struct acpi_config *cfg, uint8_t *buf, size_t buflen, uint6
 	size_t off_facs = (size_t)(align_up(gpa + RSDP_SIZE, 64) - gpa);
 	size_t off_xsdt = (size_t)align_up(off_facs + FACS_SIZE, 8);
 	size_t off_fadt = (size_t)align_up(off_xsdt + ACPI_HEADER_SIZE + 8 * XSDT_ENTRIES, 8);
+	size_t off_rsdt = 0;
+	if (cfg->rsdt) {
+		off_rsdt = off_fadt;
+		off_fadt = (size_t)align_up(off_rsdt + ACPI_HEADER_SIZE + 4 * XSDT_ENTRIES, 8);
+	}
 	size_t off_madt = (size_t)align_up(off_fadt + FADT_SIZE, 8);
 	size_t off_mcfg = (size_t)align_up(off_madt + madt_size(cfg->ncpus), 8);
 	size_t off_dsdt = (size_t)align_up(off_mcfg + MCFG_SIZE, 8);
@@ -642,9 +700,17 @@ int acpi_build(const struct acpi_config *cfg, uint8_t *buf, size_t buflen, uint6
 	build_madt(buf + off_madt, cfg->ncpus);
 	build_mcfg(buf + off_mcfg, cfg->ecam_base);
 	build_xsdt(buf + off_xsdt, xsdt_entries);
-	build_rsdp(buf, gpa + off_xsdt);
+	if (off_rsdt)
+		build_rsdt(buf + off_rsdt, xsdt_entries);
+	build_rsdp(buf, gpa + off_xsdt, off_rsdt ? addr32(gpa + off_rsdt) : 0);
 
 	aml_free(&aml);
 	*used = total;
+	if (layout) {
+		struct blob_offsets o = {off_facs, off_xsdt, off_rsdt,
+					 off_fadt, off_madt, madt_size(cfg->ncpus),
+					 off_mcfg, off_dsdt, total};
+		fill_layout(layout, &o);
+	}
 	return 0;
 }

@@ -13,10 +13,11 @@
 enum boot_entry_mode {
 	BOOT_ENTRY_LINUX64, /* 64-bit mode, paging on, %rsi = zero page */
 	BOOT_ENTRY_PVH32,   /* 32-bit protected mode, paging off, %ebx = hvm_start_info */
+	BOOT_ENTRY_RESET,   /* --firmware: real mode at the reset vector, as after power-on */
 };
 
 struct boot_request {
-	const char *kernel_path; /* for messages */
+	const char *kernel_path; /* for messages; NULL: none (only with firmware) */
 	const uint8_t *kernel;
 	size_t kernel_size;
 	const char *initrd_path; /* NULL: none */
@@ -25,6 +26,9 @@ struct boot_request {
 	const char *cmdline; /* never NULL */
 	uint64_t rsdp_addr;  /* guest-physical address of the ACPI RSDP */
 	const struct e820_map *e820;
+	const char *firmware_path; /* --firmware: a BIOS image, NULL: none */
+	const uint8_t *firmware;
+	size_t firmware_size;
 };
 
 struct boot_image {

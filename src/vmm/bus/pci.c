@@ -774,8 +774,12 @@ struct pci_bus *pci_bus_create(const struct pci_bus_config *cfg)
 	pthread_rwlock_init(&pb->map_lock, NULL);
 	pb->window[PCI_WINDOW_IO] =
 		(struct pci_window_ctx){pb, PCI_WINDOW_IO, PCI_IO_WINDOW_BASE, PCI_IO_WINDOW_SIZE};
+	if (!pb->cfg.mmio32_size) {
+		pb->cfg.mmio32_base = LAYOUT_PCI_MMIO32_START;
+		pb->cfg.mmio32_size = LAYOUT_PCI_MMIO32_SIZE;
+	}
 	pb->window[PCI_WINDOW_MMIO32] = (struct pci_window_ctx){
-		pb, PCI_WINDOW_MMIO32, LAYOUT_PCI_MMIO32_START, LAYOUT_PCI_MMIO32_SIZE};
+		pb, PCI_WINDOW_MMIO32, pb->cfg.mmio32_base, pb->cfg.mmio32_size};
 	pb->window[PCI_WINDOW_MMIO64] = (struct pci_window_ctx){
 		pb, PCI_WINDOW_MMIO64, pb->cfg.mmio64_base, pb->cfg.mmio64_size};
 

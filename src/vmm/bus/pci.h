@@ -15,7 +15,7 @@
  *           (all below 0x1000) and where Linux puts I/O BARs itself (x86's
  *           PCIBIOS_MIN_IO is 0x1000), so it matches a _CRS offering all I/O
  *           space but 0xcf8-0xcff
- *   MMIO32  LAYOUT_PCI_MMIO32_START..+LAYOUT_PCI_MMIO32_SIZE
+ *   MMIO32  LAYOUT_PCI_MMIO32_START..+LAYOUT_PCI_MMIO32_SIZE, or as configured
  *   MMIO64  given at creation (after RAM), optional
  * An access in a window that no enabled BAR claims reads all ones.
  *
@@ -98,6 +98,9 @@ struct pci_bus_config {
 	void *irq_ctx;
 	/* The 64-bit MMIO window (size 0: none). */
 	uint64_t mmio64_base, mmio64_size;
+	/* The 32-bit MMIO window; size 0: LAYOUT_PCI_MMIO32_START/SIZE.  Firmware
+	 * that assigns BARs itself (SeaBIOS) needs its own (layout.h). */
+	uint64_t mmio32_base, mmio32_size;
 	/* A write to port 0xcf9 with RST_CPU (bit 2) set asks for a reset:
 	 * called from a vCPU thread with no lock held.  May be NULL.  The
 	 * FADT may name 0xcf9 (value 0x06) as its RESET_REG. */
