@@ -1,0 +1,80 @@
+/* Compressed clusters: raw deflate (no zlib header, as qcow2 stores it) and zstd frames.
+ * qemu inflates with a 4 KiB window, so we deflate with the same window; we inflate with the
+ * largest window, which reads both. */
+#include <string.h>
+#include <zlib.h>
+#include <zstd.h>
+
+#include "block/qcow2/qcow2.h"
+
+static int inflate_raw(const uint8_t *src, size_t src_len, uint8_t *dst, size_t dst_len)
+{
+	z_stream s;
+	memset(&s, 0, sizeof(s));
+	if (inflateInit2(&s, -15) != Z_OK)
+		return -1;
+	s.next_in = (uint8_t *)src;
+	s.avail_in = (uInt)src_len;
+	s.next_out = dst;
+	s.avail_out = (uInt)dst_len;
+	int r = inflate(&s, Z_FINISH);
+	bool ok = (r == Z_STREAM_END || r == Z_BUF_ERROR || r == Z_OK) && s.avail_out == 0;
+	inflateEnd(&s);
+	return ok ? 0 : -1;
+}
+
+static int zstd_decompress(const uint8_t *src, size_t src_len, uint8_t *dst, size_t dst_len)
+{
+	static __thread ZSTD_DCtx *dctx;
+	if (!dctx)
+		dctx = ZSTD_createDCtx();
+	if (!dctx)
+		return -1;
+	ZSTD_DCtx_reset(dctx, ZSTD_reset_session_only);
+	ZSTD_inBuffer in = {src, src_len, 0};
+	ZSTD_outBuffer out = {dst, dst_len, 0};
+	/* The stored length is rounded up to sectors: stop once the cluster is full. */
+	while (out.pos < out.size) {
+		size_t before_in = in.pos, before_out = out.pos;
+		size_t r = ZSTD_decompressStream(dctx, &out, &in);
+		if (ZSTD_isError(r))
+			return -1;
+		if (in.pos == before_in && out.pos == before_out)
+			return -1;
+		if (r == 0 && out.pos < out.size && in.pos == in.size)
+			return -1;
+	}
+	return 0;
+}
+
+int qcow2_decompress(int type, const uint8_t *src, size_t src_len, uint8_t *dst, size_t dst_len)
+{
+	if (type == QCOW2_COMPRESSION_ZSTD)
+		return zstd_decompress(src, src_len, dst, dst_len);
+	return inflate_raw(src, src_len, dst, dst_len);
+}
+
+size_t qcow2_compress(int type, const uint8_t *src, size_t src_len, uint8_t *dst, size_t dst_cap)
+{
+	if (type == QCOW2_COMPRESSION_ZSTD) {
+		static __thread ZSTD_CCtx *cctx;
+		if (!cctx)
+			cctx = ZSTD_createCCtx();
+		if (!cctx)
+			return 0;
+		size_t r = ZSTD_compressCCtx(cctx, dst, dst_cap, src, src_len, 1);
+		return ZSTD_isError(r) ? 0 : r;
+	}
+	z_stream s;
+	memset(&s, 0, sizeof(s));
+	if (deflateInit2(&s, 1, Z_DEFLATED, -12, 9, Z_DEFAULT_STRATEGY) != Z_OK)
+		return 0;
+	s.next_in = (uint8_t *)src;
+	s.avail_in = (uInt)src_len;
+	s.next_out = dst;
+	s.avail_out = (uInt)dst_cap;
+	int r = deflate(&s, Z_FINISH);
+	size_t n = dst_cap - s.avail_out;
+	deflateEnd(&s);
+	return r == Z_STREAM_END ? n : 0;
+}

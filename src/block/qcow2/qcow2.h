@@ -1,0 +1,240 @@
+/* qcow2 inside the block library: the open image's state and the functions the qcow2 files
+ * share.  The on-disk format is QEMU's docs/interop/qcow2.txt; everything read from the file is
+ * validated before use. */
+#ifndef VIREO_BLOCK_QCOW2_H
+#define VIREO_BLOCK_QCOW2_H
+
+#include <endian.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "block/driver.h"
+#include "common/util.h"
+
+#define QCOW2_MAGIC 0x514649fbu
+
+#define QCOW2_INCOMPAT_DIRTY	    (1ull << 0)
+#define QCOW2_INCOMPAT_CORRUPT	    (1ull << 1)
+#define QCOW2_INCOMPAT_DATA_FILE    (1ull << 2)
+#define QCOW2_INCOMPAT_COMPRESSION  (1ull << 3)
+#define QCOW2_INCOMPAT_EXTL2	    (1ull << 4)
+#define QCOW2_INCOMPAT_KNOWN	    0x1full
+#define QCOW2_COMPAT_LAZY_REFCOUNTS (1ull << 0)
+#define QCOW2_AUTOCLEAR_BITMAPS	    (1ull << 0)
+#define QCOW2_AUTOCLEAR_DATA_RAW    (1ull << 1)
+
+#define QCOW2_EXT_END		0u
+#define QCOW2_EXT_BACKING_FMT	0xe2792acau
+#define QCOW2_EXT_FEATURE_NAMES 0x6803f857u
+#define QCOW2_EXT_BITMAPS	0x23852875u
+#define QCOW2_EXT_CRYPTO	0x0537be77u
+#define QCOW2_EXT_DATA_FILE	0x44415441u
+
+/* L1/L2 entry bits */
+#define QCOW2_OFLAG_COPIED     (1ull << 63)
+#define QCOW2_OFLAG_COMPRESSED (1ull << 62)
+#define QCOW2_OFLAG_ZERO       (1ull << 0)
+#define QCOW2_OFFSET_MASK      0x00fffffffffffe00ull
+
+#define QCOW2_MAX_L1_BYTES	 (32u << 20)
+#define QCOW2_MAX_REFTABLE_BYTES (8u << 20)
+#define QCOW2_MAX_SNAPSHOTS	 65536u
+#define QCOW2_MAX_BACKING_NAME	 1023u
+#define QCOW2_COMPRESSION_ZLIB	 0
+#define QCOW2_COMPRESSION_ZSTD	 1
+
+/* One header extension kept as read, so a rewrite of the header preserves it. */
+struct qcow2_ext {
+	uint32_t type;
+	uint32_t len;
+	uint8_t *data;
+};
+
+struct qcow2_snapshot {
+	uint64_t l1_offset;
+	uint32_t l1_size;
+	char *id;
+	char *name;
+	uint32_t date_sec, date_nsec;
+	uint64_t vm_clock_nsec;
+	uint64_t vm_state_size;
+	uint64_t disk_size;
+	uint32_t extra_size;
+	uint8_t *extra; /* extra data as read (kept for rewrites) */
+};
+
+struct qcow2_header {
+	uint32_t version;
+	uint64_t backing_offset;
+	uint32_t backing_size;
+	uint32_t cluster_bits;
+	uint64_t size;
+	uint32_t crypt_method;
+	uint32_t l1_size;
+	uint64_t l1_offset;
+	uint64_t reftable_offset;
+	uint32_t reftable_clusters;
+	uint32_t nb_snapshots;
+	uint64_t snapshots_offset;
+	uint64_t incompat, compat, autoclear;
+	uint32_t refcount_order;
+	uint32_t header_length;
+	uint8_t compression_type;
+	char *backing_file;	/* NULL when none */
+	char *backing_format;	/* NULL when none */
+	struct qcow2_ext *exts; /* extensions other than backing format, in file order */
+	unsigned nexts;
+};
+
+struct tcache;
+
+struct qcow2 {
+	struct bdev *bd;
+	struct qcow2_header h;
+	uint64_t cluster_size;
+	uint32_t l2_bits;	/* log2 of entries per L2 table */
+	uint32_t l2_entry_size; /* 8, or 16 with extended L2 entries */
+	bool extl2;
+	uint32_t sc_bits; /* log2 of the subcluster size (cluster_bits - 5 with extended L2) */
+	uint32_t rb_bits; /* log2 of refcount entries per refcount block */
+	uint64_t refcount_max;
+	uint64_t *l1; /* host-endian copy of the active L1 table */
+	uint64_t *reftable;
+	uint64_t reftable_entries;
+	struct tcache *l2_cache;
+	struct tcache *rb_cache;
+	uint64_t file_size;	   /* bytes, grows as clusters are allocated */
+	uint64_t free_hint;	   /* first cluster index that may be free */
+	uint64_t free_byte_offset; /* where the next compressed cluster may go (0: none) */
+	struct qcow2_snapshot *snaps;
+	uint8_t *zero_cluster; /* cluster_size zeros */
+	uint8_t *bounce;       /* cluster_size scratch for copy-on-write */
+	uint8_t *cbuf;	       /* compressed-data scratch */
+	uint8_t *dbuf;	       /* decompressed-cluster scratch */
+};
+
+static inline uint64_t q_offset_in_cluster(const struct qcow2 *q, uint64_t off)
+{
+	return off & (q->cluster_size - 1);
+}
+static inline uint64_t q_l2_entries(const struct qcow2 *q)
+{
+	return 1ull << q->l2_bits;
+}
+
+/* header.c */
+/* Parse and validate the header at the start of buf (the first cluster, or fewer bytes when
+ * the file is shorter: len).  file_size bounds every offset.  Errors name `name` and the
+ * field. */
+int qcow2_header_parse(const uint8_t *buf, size_t len, uint64_t file_size, const char *name,
+		       struct qcow2_header *h, char *err, size_t errlen);
+void qcow2_header_free(struct qcow2_header *h);
+/* Serialize h (with its extensions and backing name) into buf of cluster_size bytes.  Returns
+ * 0, or -1 when it does not fit in one cluster. */
+int qcow2_header_serialize(const struct qcow2_header *h, uint8_t *buf, size_t cluster_size);
+/* Rewrite the whole header cluster of an open image from q->h. */
+int qcow2_header_write(struct qcow2 *q);
+/* Write the incompatible feature bits of q->h to the file. */
+int qcow2_header_write_incompat(struct qcow2 *q);
+
+/* refcount.c */
+uint64_t qcow2_rc_get_entry(const void *block, uint64_t index, uint32_t order);
+void qcow2_rc_set_entry(void *block, uint64_t index, uint32_t order, uint64_t value);
+int qcow2_refcount_load(struct qcow2 *q);
+int qcow2_get_refcount(struct qcow2 *q, uint64_t cluster_index, uint64_t *rc);
+/* Add `delta` (+1/-1 or any) to the refcount of every cluster in [offset, offset+len). */
+int qcow2_update_refcount(struct qcow2 *q, uint64_t offset, uint64_t len, int64_t delta);
+/* Allocate n contiguous clusters with refcount 1; *offset is the first. */
+int qcow2_alloc_clusters(struct qcow2 *q, uint64_t n, uint64_t *offset);
+/* Allocate `size` bytes (< one cluster) for compressed data, packing several into a cluster. */
+int qcow2_alloc_bytes(struct qcow2 *q, uint64_t size, uint64_t *offset);
+/* Drop one reference from every cluster of [offset, offset+len): the tables that referenced
+ * them are written first, so a crash cannot leave a reference to a free cluster. */
+int qcow2_free_range(struct qcow2 *q, uint64_t offset, uint64_t len);
+
+/* l2_cache.c: a write-back cache of cluster-sized metadata tables (L2 and refcount blocks) */
+struct tcache *tcache_new(struct qcow2 *q, unsigned nentries, const char *what);
+void tcache_free(struct tcache *c);
+/* A pointer to the table at `offset`, read from the file if not cached.  Valid until the
+ * next tcache_get*() on the same cache. */
+int tcache_get(struct tcache *c, uint64_t offset, void **table);
+/* Same for a newly allocated table: zero-filled, not read, marked dirty. */
+int tcache_get_empty(struct tcache *c, uint64_t offset, void **table);
+void tcache_mark_dirty(struct tcache *c, const void *table);
+/* Write the dirty tables (after flushing the cache this one depends on). */
+int tcache_flush(struct tcache *c);
+bool tcache_has_dirty(const struct tcache *c);
+/* `c`'s tables are only written once `dep`'s dirty tables are written and synced. */
+void tcache_set_depends(struct tcache *c, struct tcache *dep);
+/* Forget a cached table (its cluster is being freed); dirty content is dropped. */
+void tcache_drop(struct tcache *c, uint64_t offset);
+
+/* cluster.c */
+enum qcow2_cluster_type {
+	QCOW2_CL_UNALLOCATED,
+	QCOW2_CL_ZERO_PLAIN,
+	QCOW2_CL_ZERO_ALLOC,
+	QCOW2_CL_NORMAL,
+	QCOW2_CL_COMPRESSED,
+};
+/* The type of subcluster `sc` (0 when not extended) of the L2 entry (and bitmap). */
+enum qcow2_cluster_type qcow2_entry_type(const struct qcow2 *q, uint64_t entry, uint64_t bitmap,
+					 unsigned sc);
+/* Decode a compressed cluster descriptor into host offset and byte length. */
+void qcow2_compressed_desc(uint32_t cluster_bits, uint64_t entry, uint64_t *host, uint64_t *len);
+uint64_t qcow2_compressed_entry(uint32_t cluster_bits, uint64_t host, uint64_t len);
+/* Read the L2 entry (and bitmap) of a guest offset. */
+int qcow2_get_entry(struct qcow2 *q, uint64_t guest, uint64_t *entry, uint64_t *bitmap);
+int qcow2_read(struct bdev *bd, uint64_t offset, void *buf, size_t len);
+int qcow2_write(struct bdev *bd, uint64_t offset, const void *buf, size_t len);
+int qcow2_write_compressed(struct bdev *bd, uint64_t offset, const void *buf, size_t len);
+size_t qcow2_compress_cluster(const struct bdev *bd, const void *raw, void *dst, size_t cap);
+int qcow2_write_precompressed(struct bdev *bd, uint64_t offset, const void *cdata, size_t clen,
+			      const void *raw, size_t rawlen);
+int qcow2_zero_or_discard(struct bdev *bd, uint64_t offset, uint64_t len, bool discard);
+int qcow2_block_status(struct bdev *bd, uint64_t offset, uint64_t len, uint64_t *pnum,
+		       struct bdev_status *st);
+int qcow2_grow_l1(struct qcow2 *q, uint64_t min_entries);
+
+/* compress.c */
+/* Decompress src into exactly dst_len bytes; -1 when the data is not valid. */
+int qcow2_decompress(int type, const uint8_t *src, size_t src_len, uint8_t *dst, size_t dst_len);
+/* Compress src; returns the compressed length, or 0 when it would not be smaller than
+ * dst_cap. */
+size_t qcow2_compress(int type, const uint8_t *src, size_t src_len, uint8_t *dst, size_t dst_cap);
+
+/* snapshot.c */
+int qcow2_snapshots_load(struct qcow2 *q);
+void qcow2_snapshots_free(struct qcow2 *q);
+
+/* check.c */
+struct qcow2_check_result {
+	uint64_t corruptions, leaks, check_errors;
+	uint64_t corruptions_fixed, leaks_fixed;
+	uint64_t total_clusters, allocated_clusters, fragmented_clusters, compressed_clusters;
+	uint64_t image_end_offset;
+	FILE *log; /* where to report each problem (may be NULL) */
+};
+enum { QCOW2_REPAIR_NONE = 0, QCOW2_REPAIR_LEAKS = 1, QCOW2_REPAIR_ALL = 2 };
+/* Count every reference, compare with the refcounts, optionally repair.  Returns 0 when the
+ * check ran (the result says what it found), negative when it could not run. */
+int qcow2_check(struct bdev *bd, int repair, struct qcow2_check_result *res);
+
+/* create.c */
+struct qcow2_create_opts {
+	uint64_t size;
+	uint32_t version;	/* 2 or 3 */
+	uint64_t cluster_size;	/* 512 .. 2 MiB, power of two */
+	uint32_t refcount_bits; /* 1 .. 64, power of two */
+	bool lazy_refcounts;
+	bool extended_l2;
+	int compression_type;
+	const char *backing_file;
+	const char *backing_format;
+	bool prealloc_metadata;
+};
+/* Create a new image at path (truncating an existing file). */
+int qcow2_create(const char *path, const struct qcow2_create_opts *o, char *err, size_t errlen);
+
+#endif

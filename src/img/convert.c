@@ -1,0 +1,302 @@
+/* vireo-img convert: copy a disk into a new image, skipping zeros (sparse output), and with
+ * -c compressing clusters on every core while one thread stores them in order. */
+#include <getopt.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "img/img.h"
+
+struct batch {
+	const struct bdev *out;
+	uint8_t *raw, *comp;
+	size_t *clen;
+	bool *skip;
+	size_t n, cs;
+	atomic_size_t next;
+};
+
+static void *compress_worker(void *arg)
+{
+	struct batch *b = arg;
+	for (;;) {
+		size_t i = atomic_fetch_add(&b->next, 1);
+		if (i >= b->n)
+			return NULL;
+		if (!b->skip[i])
+			b->clen[i] = bdev_compress_cluster(b->out, b->raw + i * b->cs,
+							   b->comp + i * b->cs, b->cs);
+	}
+}
+
+static bool all_zero(const uint8_t *p, size_t n)
+{
+	static const uint8_t zero[4096];
+	while (n) {
+		size_t k = n < sizeof(zero) ? n : sizeof(zero);
+		if (memcmp(p, zero, k))
+			return false;
+		p += k;
+		n -= k;
+	}
+	return true;
+}
+
+/* True when the source reads zeros over [off, off+len) without reading it. */
+static int known_zero(struct bdev *src, uint64_t off, uint64_t len, bool *zero)
+{
+	*zero = false;
+	while (len) {
+		uint64_t n;
+		struct bdev_status st;
+		if (bdev_chain_status(src, off, len, &n, &st) < 0)
+			return -1;
+		if (!(st.flags & BDEV_STATUS_ZERO) || (st.flags & BDEV_STATUS_DATA))
+			return 0;
+		off += n;
+		len -= n;
+	}
+	*zero = true;
+	return 0;
+}
+
+static int convert_compressed(struct bdev *src, struct bdev *out, bool progress)
+{
+	size_t cs = bdev_cluster_size(out);
+	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+	size_t nthreads = ncpu > 0 ? (size_t)ncpu : 1;
+	if (nthreads > 64)
+		nthreads = 64;
+	size_t per_batch = 32 * nthreads;
+	struct batch b = {.out = out, .cs = cs};
+	b.raw = malloc(per_batch * cs);
+	b.comp = malloc(per_batch * cs);
+	b.clen = calloc(per_batch, sizeof(size_t));
+	b.skip = calloc(per_batch, sizeof(bool));
+	pthread_t *th = calloc(nthreads, sizeof(pthread_t));
+	int r = 0;
+	if (!b.raw || !b.comp || !b.clen || !b.skip || !th) {
+		img_error("out of memory");
+		r = -1;
+	}
+	uint64_t size = bdev_size(src);
+	for (uint64_t off = 0; r == 0 && off < size;) {
+		b.n = 0;
+		while (b.n < per_batch && off < size) {
+			size_t len = size - off < cs ? (size_t)(size - off) : cs;
+			bool z;
+			uint8_t *p = b.raw + b.n * cs;
+			if (known_zero(src, off, len, &z) < 0 ||
+			    (!z && bdev_read(src, off, p, len) < 0)) {
+				img_error("%s", bdev_error(src));
+				r = -1;
+				break;
+			}
+			memset(p + len, 0, cs - len);
+			b.skip[b.n] = z || all_zero(p, len);
+			b.clen[b.n] = 0;
+			b.n++;
+			off += len;
+		}
+		if (r < 0)
+			break;
+		atomic_store(&b.next, 0);
+		size_t started = 0;
+		for (size_t t = 0; t < nthreads; t++)
+			if (pthread_create(&th[t], NULL, compress_worker, &b) == 0)
+				started++;
+		if (started == 0)
+			compress_worker(&b);
+		for (size_t t = 0; t < started; t++)
+			pthread_join(th[t], NULL);
+		uint64_t base = off - ((b.n - 1) * cs + (off % cs ? off % cs : cs));
+		for (size_t i = 0; i < b.n && r == 0; i++) {
+			uint64_t o = base + i * cs;
+			size_t len = size - o < cs ? (size_t)(size - o) : cs;
+			if (b.skip[i])
+				continue;
+			if (bdev_write_precompressed(out, o, b.comp + i * cs, b.clen[i],
+						     b.raw + i * cs, len) < 0) {
+				img_error("%s", bdev_error(out));
+				r = -1;
+			}
+		}
+		img_progress(progress, 100.0 * (double)off / (double)size);
+	}
+	free(b.raw);
+	free(b.comp);
+	free(b.clen);
+	free(b.skip);
+	free(th);
+	return r;
+}
+
+static int convert_plain(struct bdev *src, struct bdev *out, uint64_t sparse, bool existing,
+			 bool progress)
+{
+	const size_t chunk = 2u << 20;
+	uint8_t *buf = malloc(chunk);
+	if (!buf) {
+		img_error("out of memory");
+		return -1;
+	}
+	uint64_t size = bdev_size(src);
+	int r = 0;
+	for (uint64_t off = 0; r == 0 && off < size;) {
+		uint64_t n;
+		struct bdev_status st;
+		uint64_t want = size - off < chunk ? size - off : chunk;
+		if (bdev_chain_status(src, off, want, &n, &st) < 0) {
+			img_error("%s", bdev_error(src));
+			r = -1;
+			break;
+		}
+		if ((st.flags & BDEV_STATUS_ZERO) && !(st.flags & BDEV_STATUS_DATA)) {
+			if (existing && bdev_write_zeroes(out, off, n) < 0) {
+				img_error("%s", bdev_error(out));
+				r = -1;
+			}
+			off += n;
+			continue;
+		}
+		if (bdev_read(src, off, buf, n) < 0) {
+			img_error("%s", bdev_error(src));
+			r = -1;
+			break;
+		}
+		/* Zero detection in `sparse`-sized pieces aligned to the disk: those are not
+		 * written (or written as zeroes on an existing target). */
+		uint64_t pos = 0;
+		while (pos < n && r == 0) {
+			uint64_t piece = n - pos;
+			if (sparse) {
+				uint64_t lim = sparse - (off + pos) % sparse;
+				piece = piece < lim ? piece : lim;
+			}
+			bool z = sparse && all_zero(buf + pos, piece);
+			uint64_t run = piece;
+			while (pos + run < n) {
+				uint64_t p2 = n - pos - run;
+				if (sparse && p2 > sparse)
+					p2 = sparse;
+				if (!sparse || (sparse && all_zero(buf + pos + run, p2)) != z)
+					break;
+				run += p2;
+			}
+			if (!sparse)
+				run = n - pos;
+			int w = 0;
+			if (!z)
+				w = bdev_write(out, off + pos, buf + pos, run);
+			else if (existing)
+				w = bdev_write_zeroes(out, off + pos, run);
+			if (w < 0) {
+				img_error("%s", bdev_error(out));
+				r = -1;
+			}
+			pos += run;
+		}
+		off += n;
+		img_progress(progress, 100.0 * (double)off / (double)size);
+	}
+	free(buf);
+	return r;
+}
+
+int cmd_convert(int argc, char **argv)
+{
+	struct img_create_opts o;
+	img_create_opts_init(&o);
+	const char *fmt = NULL;
+	bool compress = false, progress = false, quiet = false, existing = false;
+	uint64_t sparse = 4096;
+	static const struct option longopts[] = {
+		{"force-share", no_argument, NULL, 'U'},
+		{NULL, 0, NULL, 0},
+	};
+	int c;
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "f:O:co:pm:WS:qnt:T:UB:F:", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'f': fmt = optarg; break;
+		case 'O': o.fmt = optarg; break;
+		case 'c': compress = true; break;
+		case 'o':
+			if (img_parse_create_options(optarg, &o) < 0)
+				return 1;
+			break;
+		case 'p': progress = true; break;
+		case 'q': quiet = true; break;
+		case 'n': existing = true; break;
+		case 'S':
+			if (img_parse_size(optarg, &sparse) < 0) {
+				img_error("convert: invalid -S size '%s'", optarg);
+				return 1;
+			}
+			break;
+		case 'B': o.backing_file = optarg; break;
+		case 'F': o.backing_fmt = optarg; break;
+		case 'm':
+		case 'W':
+		case 't':
+		case 'T':
+		case 'U': break; /* accepted for qemu-img compatibility */
+		default: return 1;
+		}
+	}
+	if (argc - optind != 2) {
+		img_error("convert: give one source and one output file name");
+		return 1;
+	}
+	if (quiet)
+		progress = false;
+	const char *in = argv[optind], *outp = argv[optind + 1];
+	if (!o.fmt)
+		o.fmt = "raw";
+	if (compress && strcmp(o.fmt, "qcow2")) {
+		img_error("convert: -c (compression) needs -O qcow2");
+		return 1;
+	}
+	if (o.backing_file) {
+		img_error("convert: -B is not supported yet");
+		return 1;
+	}
+	struct bdev *src = img_open(in, fmt, 0);
+	if (!src)
+		return 1;
+	if (!existing) {
+		o.size = bdev_size(src);
+		o.size_set = true;
+		if (img_create_image(outp, &o, true) < 0) {
+			bdev_close(src);
+			return 1;
+		}
+	}
+	struct bdev *out = img_open(outp, o.fmt, BDEV_RDWR | BDEV_CREATE_RAW_OK);
+	if (!out) {
+		bdev_close(src);
+		return 1;
+	}
+	if (existing && bdev_size(out) < bdev_size(src)) {
+		img_error("%s: output image is smaller than the source", outp);
+		bdev_close(src);
+		bdev_close(out);
+		return 1;
+	}
+	img_progress(progress, 0);
+	int r = compress ? convert_compressed(src, out, progress)
+			 : convert_plain(src, out, sparse, existing, progress);
+	if (r == 0 && bdev_flush(out) < 0) {
+		img_error("%s", bdev_error(out));
+		r = -1;
+	}
+	if (r == 0)
+		img_progress(progress, 100);
+	if (progress)
+		printf("\n");
+	bdev_close(src);
+	bdev_close(out);
+	return r < 0 ? 1 : 0;
+}
