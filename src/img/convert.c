@@ -14,6 +14,7 @@ struct batch {
 	uint8_t *raw, *comp;
 	size_t *clen;
 	bool *skip;
+	uint64_t *off;
 	size_t n, cs;
 	atomic_size_t next;
 };
@@ -75,9 +76,10 @@ static int convert_compressed(struct bdev *src, struct bdev *out, bool progress)
 	b.comp = malloc(per_batch * cs);
 	b.clen = calloc(per_batch, sizeof(size_t));
 	b.skip = calloc(per_batch, sizeof(bool));
+	b.off = calloc(per_batch, sizeof(uint64_t));
 	pthread_t *th = calloc(nthreads, sizeof(pthread_t));
 	int r = 0;
-	if (!b.raw || !b.comp || !b.clen || !b.skip || !th) {
+	if (!b.raw || !b.comp || !b.clen || !b.skip || !b.off || !th) {
 		img_error("out of memory");
 		r = -1;
 	}
@@ -97,6 +99,7 @@ static int convert_compressed(struct bdev *src, struct bdev *out, bool progress)
 			memset(p + len, 0, cs - len);
 			b.skip[b.n] = z || all_zero(p, len);
 			b.clen[b.n] = 0;
+			b.off[b.n] = off;
 			b.n++;
 			off += len;
 		}
@@ -111,9 +114,8 @@ static int convert_compressed(struct bdev *src, struct bdev *out, bool progress)
 			compress_worker(&b);
 		for (size_t t = 0; t < started; t++)
 			pthread_join(th[t], NULL);
-		uint64_t base = off - ((b.n - 1) * cs + (off % cs ? off % cs : cs));
 		for (size_t i = 0; i < b.n && r == 0; i++) {
-			uint64_t o = base + i * cs;
+			uint64_t o = b.off[i];
 			size_t len = size - o < cs ? (size_t)(size - o) : cs;
 			if (b.skip[i])
 				continue;
@@ -129,6 +131,7 @@ static int convert_compressed(struct bdev *src, struct bdev *out, bool progress)
 	free(b.comp);
 	free(b.clen);
 	free(b.skip);
+	free(b.off);
 	free(th);
 	return r;
 }

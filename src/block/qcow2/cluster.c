@@ -412,7 +412,8 @@ int qcow2_write_precompressed(struct bdev *bd, uint64_t offset, const void *cdat
 			      const void *raw, size_t rawlen)
 {
 	struct qcow2 *q = bd->opaque;
-	if (offset % q->cluster_size || (rawlen != q->cluster_size && offset + rawlen != bd->size))
+	if (offset % q->cluster_size ||
+	    (rawlen != q->cluster_size && offset + q->cluster_size < bd->size))
 		return bdev_set_error(
 			bd, -EINVAL,
 			"%s: compressed writes must cover whole clusters (offset %llu, "

@@ -58,10 +58,12 @@ int qcow2_create(const char *path, const struct qcow2_create_opts *o, char *err,
 	if (validate(o, path, err, errlen) < 0)
 		return -EINVAL;
 	uint64_t cs = o->cluster_size;
+	/* Sizes are whole sectors, as qemu reads them (it rounds a stored size down). */
+	uint64_t size = (o->size + 511) & ~511ull;
 	uint32_t cbits = log2u(cs), order = log2u(o->refcount_bits);
 	uint64_t l2_entries = cs / (o->extended_l2 ? 16 : 8);
 	uint64_t per_l1 = cs * l2_entries;
-	uint64_t l1_size = (o->size + per_l1 - 1) / per_l1;
+	uint64_t l1_size = (size + per_l1 - 1) / per_l1;
 	if (l1_size * 8 > QCOW2_MAX_L1_BYTES) {
 		snprintf(err, errlen,
 			 "%s: size %llu needs an L1 table beyond %u bytes; use bigger "
@@ -72,7 +74,7 @@ int qcow2_create(const char *path, const struct qcow2_create_opts *o, char *err,
 	uint64_t l1_clusters = (l1_size * 8 + cs - 1) / cs;
 	if (!l1_clusters)
 		l1_clusters = 1;
-	uint64_t data = o->prealloc_metadata ? (o->size + cs - 1) / cs : 0;
+	uint64_t data = o->prealloc_metadata ? (size + cs - 1) / cs : 0;
 	uint64_t n_l2 = o->prealloc_metadata ? l1_size : 0;
 	uint64_t per_block = cs * 8 / o->refcount_bits;
 	uint64_t rt = 1, blocks = 1, total;
@@ -96,7 +98,7 @@ int qcow2_create(const char *path, const struct qcow2_create_opts *o, char *err,
 	struct qcow2_header h = {
 		.version = o->version,
 		.cluster_bits = cbits,
-		.size = o->size,
+		.size = size,
 		.l1_size = (uint32_t)l1_size,
 		.l1_offset = l1_off,
 		.reftable_offset = rt_off,

@@ -278,7 +278,13 @@ int qcow2_alloc_bytes(struct qcow2 *q, uint64_t size, uint64_t *offset)
 {
 	uint64_t cs = q->cluster_size;
 	uint64_t fbo = q->free_byte_offset;
+	uint64_t rc = 0;
 	if (fbo && fbo % cs && fbo % cs + size <= cs) {
+		int r = qcow2_get_refcount(q, fbo / cs, &rc);
+		if (r < 0)
+			return r;
+	}
+	if (fbo && fbo % cs && fbo % cs + size <= cs && rc < q->refcount_max) {
 		/* Another compressed cluster in an already allocated host cluster. */
 		int r = qcow2_update_refcount(q, fbo, 1, 1);
 		if (r < 0)

@@ -1,0 +1,268 @@
+"""vireo-img and the block library against qemu-img/qemu-io, both ways: images we create and
+write pass `qemu-img check` and read back byte-identical through qemu; images qemu creates
+(compressed, with snapshots, backing chains, extended L2, ...) we read byte-identical, check
+clean, and write with `qemu-img check` staying clean."""
+
+from __future__ import annotations
+
+import json
+import os
+import struct
+
+import pytest
+
+from imgtools import apply_ops, qemu_check_clean, run, to_raw_qemu, tools
+
+MiB = 1 << 20
+
+# Partial sectors, partial clusters, cluster-crossing writes, zeroes and a discard.
+SCRIPT = """
+w 1000 5000 7
+w 65000 140000 8
+z 262144 65536
+w 300000 1000 9
+z 301000 70000
+w 3000000 70000 10
+w 3000512 512 11
+d 6291456 131072
+f
+"""
+
+CREATE_MATRIX = [
+    "compat=0.10",
+    "compat=1.1",
+    "cluster_size=512",
+    "cluster_size=2M",
+    "refcount_bits=1",
+    "refcount_bits=64",
+    "extended_l2=on",
+    "lazy_refcounts=on",
+    "compression_type=zstd",
+    "preallocation=metadata",
+]
+
+
+@pytest.mark.parametrize("opts", CREATE_MATRIX)
+def test_we_create_and_write_qemu_reads(build_dir, tmp_path, opts):
+    img, writer = tools(build_dir)
+    path = tmp_path / "a.qcow2"
+    run(img, "create", "-q", "-f", "qcow2", "-o", opts, path, "8M")
+    run(writer, path, "qcow2", stdin=SCRIPT)
+    qemu_check_clean(path)
+    assert run(img, "check", "-q", path, check=False).returncode == 0
+    model = bytearray(8 * MiB)
+    apply_ops(model, SCRIPT)
+    assert to_raw_qemu(path, tmp_path / "q.raw") == bytes(model)
+    run("qemu-io", "-c", "read -P 0 302080 65536", path)
+    # qemu writes to our image, we read it back identically to qemu
+    run("qemu-io", "-c", "write -P 0x5a 100000 300000", "-c", "write -z 0 4096", path)
+    qemu_check_clean(path)
+    run(img, "convert", "-O", "raw", path, tmp_path / "v.raw")
+    assert (tmp_path / "v.raw").read_bytes() == to_raw_qemu(path, tmp_path / "q.raw")
+
+
+@pytest.mark.parametrize("opts", ["", "compression_type=zstd", "cluster_size=4k",
+                                  "extended_l2=on,cluster_size=32k", "refcount_bits=2"])
+def test_convert_compressed_qemu_reads(build_dir, tmp_path, opts):
+    img, _ = tools(build_dir)
+    src = tmp_path / "src.raw"
+    data = bytearray()
+    for i in range(48):
+        if i % 3 == 0:
+            data += bytes(65536)
+        elif i % 3 == 1:
+            data += os.urandom(65536)
+        else:
+            data += (b"vireo %05d " % i) * 5461 + bytes(65536 - 12 * 5461)
+    data += b"tail" * 100  # a last cluster shorter than the others
+    src.write_bytes(data)
+    args = [img, "convert", "-c", "-O", "qcow2"] + (["-o", opts] if opts else [])
+    run(*args, src, tmp_path / "c.qcow2")
+    qemu_check_clean(tmp_path / "c.qcow2")
+    data += bytes(-len(data) % 512)  # qcow2 sizes are whole sectors
+    assert to_raw_qemu(tmp_path / "c.qcow2", tmp_path / "q.raw") == bytes(data)
+    info = json.loads(run("qemu-img", "check", "--output=json", tmp_path / "c.qcow2").stdout)
+    assert info.get("compressed-clusters", 0) >= 16
+
+
+QEMU_MATRIX = [
+    "compression_type=zlib",
+    "compression_type=zstd",
+    "compat=0.10",
+    "cluster_size=512",
+    "cluster_size=2M",
+    "extended_l2=on",
+    "extended_l2=on,cluster_size=16k",
+    "refcount_bits=1",
+    "refcount_bits=64",
+]
+
+
+@pytest.mark.parametrize("opts", QEMU_MATRIX)
+def test_qemu_creates_we_read_and_write(build_dir, tmp_path, opts):
+    img, writer = tools(build_dir)
+    src = tmp_path / "src.raw"
+    data = bytearray()
+    for i in range(256):
+        data += bytes(32768) if i % 3 == 0 else (b"%07d " % i) * 4096
+    src.write_bytes(data)
+    q = tmp_path / "q.qcow2"
+    run("qemu-img", "convert", "-c", "-O", "qcow2", "-o", opts, src, q)
+    snap = "refcount_bits=1" not in opts  # one-bit refcounts cannot share clusters
+    if snap:
+        run("qemu-img", "snapshot", "-c", "before", q)
+    run("qemu-io", "-c", "write -P 0x11 4096 8192", "-c", "write -z 200000 300000",
+        "-c", "discard 1048576 65536", "-c", "write -P 0x22 2000000 100000", q)
+    p = run(img, "check", q, check=False)
+    assert p.returncode == 0, p.stdout + p.stderr
+    run(img, "convert", "-O", "raw", q, tmp_path / "v.raw")
+    assert (tmp_path / "v.raw").read_bytes() == to_raw_qemu(q, tmp_path / "q.raw")
+    run(writer, q, "qcow2", stdin=SCRIPT)
+    qemu_check_clean(q)
+    assert run(img, "check", "-q", q, check=False).returncode == 0
+    expect = bytearray(to_raw_qemu(q, tmp_path / "q.raw"))
+    run(img, "convert", "-O", "raw", q, tmp_path / "v.raw")
+    assert (tmp_path / "v.raw").read_bytes() == bytes(expect)
+    model = bytearray(expect)
+    apply_ops(model, SCRIPT.replace("d 6291456 131072", ""))
+    assert bytes(model[:6 * MiB]) == bytes(expect[:6 * MiB])
+    if snap:
+        # The snapshot still holds the data from before our writes.
+        run("qemu-img", "convert", "-l", "before", "-O", "raw", q, tmp_path / "s.raw")
+        assert (tmp_path / "s.raw").read_bytes() == bytes(data)
+
+
+def test_backing_chain_depth_3(build_dir, tmp_path):
+    img, writer = tools(build_dir)
+    base = tmp_path / "base.raw"
+    base.write_bytes(bytes(range(256)) * (16 * 4096))  # 16 MiB
+    mid = tmp_path / "mid.qcow2"
+    run("qemu-img", "create", "-q", "-f", "qcow2", "-b", "base.raw", "-F", "raw", mid)
+    run("qemu-io", "-c", "write -P 0x33 1M 1M", "-c", "write -z 5M 64k", mid)
+    top = tmp_path / "top.qcow2"
+    run(img, "create", "-q", "-f", "qcow2", "-o", "extended_l2=on", "-b", "mid.qcow2",
+        "-F", "qcow2", top)
+    run(writer, top, "qcow2", stdin=SCRIPT)
+    qemu_check_clean(top)
+    qemu_check_clean(mid)
+    expect = bytearray(base.read_bytes())
+    expect[1 * MiB:2 * MiB] = b"\x33" * MiB
+    expect[5 * MiB:5 * MiB + 65536] = bytes(65536)
+    apply_ops(expect, SCRIPT.replace("d 6291456 131072", ""))
+    got = to_raw_qemu(top, tmp_path / "q.raw")
+    assert got[:6 * MiB] == bytes(expect[:6 * MiB])
+    run(img, "convert", "-O", "raw", top, tmp_path / "v.raw")
+    assert (tmp_path / "v.raw").read_bytes() == got
+    # a third level made by qemu on top of ours, read by us
+    top2 = tmp_path / "top2.qcow2"
+    run("qemu-img", "create", "-q", "-f", "qcow2", "-b", "top.qcow2", "-F", "qcow2", top2)
+    run("qemu-io", "-c", "write -P 0x44 7M 4k", top2)
+    run(img, "convert", "-O", "raw", top2, tmp_path / "v2.raw")
+    assert (tmp_path / "v2.raw").read_bytes() == to_raw_qemu(top2, tmp_path / "q2.raw")
+    ours = json.loads(run(img, "map", "--output=json", top2).stdout)
+    theirs = json.loads(run("qemu-img", "map", "--output=json", top2).stdout)
+    assert [(e["start"], e["length"], e["depth"], e["zero"], e["data"]) for e in ours if
+            e["data"]] == [(e["start"], e["length"], e["depth"], e["zero"], e["data"])
+                           for e in theirs if e["data"]]
+
+
+def test_info_json_matches_qemu(build_dir, tmp_path):
+    img, _ = tools(build_dir)
+    run("qemu-img", "create", "-q", "-f", "qcow2", tmp_path / "b.qcow2", "64M")
+    run(img, "create", "-q", "-f", "qcow2", "-o", "extended_l2=on,compression_type=zstd",
+        "-b", "b.qcow2", "-F", "qcow2", tmp_path / "a.qcow2")
+    run("qemu-img", "snapshot", "-c", "s1", tmp_path / "a.qcow2")
+    for name in ("a.qcow2", "b.qcow2"):
+        path = str(tmp_path / name)
+        ours = json.loads(run(img, "info", "--output=json", path).stdout)
+        theirs = json.loads(run("qemu-img", "info", "--output=json", path).stdout)
+        for d in (ours, theirs):
+            d.pop("actual-size")
+            for s in d.get("snapshots", []):
+                s.pop("date-sec"), s.pop("date-nsec")
+        assert ours == theirs
+
+
+def test_check_exit_codes_and_repair(build_dir, tmp_path):
+    img, _ = tools(build_dir)
+    path = tmp_path / "l.qcow2"
+    run("qemu-img", "create", "-q", "-f", "qcow2", path, "1M")
+    with open(path, "r+b") as f:  # header cluster refcount 1 -> 2: a leak
+        f.seek(0x20000)
+        f.write(struct.pack(">H", 2))
+    p = run(img, "check", "--output=json", path, check=False)
+    assert p.returncode == 3
+    assert json.loads(p.stdout)["leaks"] == 1
+    assert run(img, "check", "-r", "leaks", path, check=False).returncode == 0
+    qemu_check_clean(path)
+    with open(path, "r+b") as f:  # L1 table cluster refcount 1 -> 0: a corruption
+        f.seek(0x20000 + 2 * 3)
+        f.write(struct.pack(">H", 0))
+    p = run(img, "check", "--output=json", path, check=False)
+    assert p.returncode == 2, p.stdout + p.stderr
+    assert json.loads(p.stdout)["corruptions"] >= 1
+    assert run(img, "check", "-r", "leaks", path, check=False).returncode == 2
+    assert run(img, "check", "-r", "all", path, check=False).returncode == 0
+    qemu_check_clean(path)
+    run("qemu-img", "create", "-q", "-f", "raw", tmp_path / "r.raw", "1M")
+    assert run(img, "check", "-f", "raw", tmp_path / "r.raw", check=False).returncode == 63
+
+
+def test_chain_errors_name_the_files(build_dir, tmp_path):
+    img, _ = tools(build_dir)
+    run("qemu-img", "create", "-q", "-f", "qcow2", tmp_path / "a.qcow2", "1M")
+    run("qemu-img", "create", "-q", "-f", "qcow2", "-b", "a.qcow2", "-F", "qcow2",
+        tmp_path / "b.qcow2")
+    run("qemu-img", "rebase", "-u", "-f", "qcow2", "-b", "b.qcow2", "-F", "qcow2",
+        tmp_path / "a.qcow2")
+    p = run(img, "convert", "-O", "raw", tmp_path / "b.qcow2", tmp_path / "o.raw", check=False)
+    assert p.returncode == 1 and "loop" in p.stderr and "a.qcow2" in p.stderr, p.stderr
+    run("qemu-img", "create", "-q", "-f", "qcow2", "-b", "gone.qcow2", "-F", "qcow2", "-u",
+        tmp_path / "c.qcow2", "1M")
+    p = run(img, "convert", "-O", "raw", tmp_path / "c.qcow2", tmp_path / "o.raw", check=False)
+    assert p.returncode == 1 and "gone.qcow2" in p.stderr and "c.qcow2" in p.stderr
+
+
+def test_probing_never_guesses_raw_for_writes(build_dir, tmp_path):
+    img, _ = tools(build_dir)
+    raw = tmp_path / "r.img"
+    raw.write_bytes(bytes(MiB))
+    p = run(img, "resize", raw, "2M", check=False)
+    assert p.returncode == 1 and "refusing to guess raw" in p.stderr
+    run(img, "resize", "-f", "raw", raw, "2M")
+    assert raw.stat().st_size == 2 * MiB
+
+
+def test_corrupt_bit_refuses_writes(build_dir, tmp_path):
+    img, writer = tools(build_dir)
+    path = tmp_path / "c.qcow2"
+    run(img, "create", "-q", "-f", "qcow2", path, "1M")
+    with open(path, "r+b") as f:
+        f.seek(72)
+        f.write(struct.pack(">Q", 2))
+    p = run(writer, path, "qcow2", stdin="w 0 512 1\n", check=False)
+    assert p.returncode == 1 and "marked corrupt" in p.stderr
+    run(img, "convert", "-O", "raw", path, tmp_path / "o.raw")  # reading still works
+    assert json.loads(run(img, "info", "--output=json", path).stdout)[
+        "format-specific"]["data"]["corrupt"] is True
+    run(img, "check", "-r", "all", path)
+    qemu_check_clean(path)
+    run(writer, path, "qcow2", stdin="w 0 512 1\n")
+
+
+def test_resize_and_compare(build_dir, tmp_path):
+    img, writer = tools(build_dir)
+    path = tmp_path / "r.qcow2"
+    run(img, "create", "-q", "-f", "qcow2", "-o", "cluster_size=512", path, "1M")
+    run(writer, path, "qcow2", stdin="w 0 100000 1\n")
+    run(img, "resize", path, "+3G")
+    qemu_check_clean(path)
+    info = json.loads(run("qemu-img", "info", "--output=json", path).stdout)
+    assert info["virtual-size"] == MiB + 3 * (1 << 30)
+    run("qemu-io", "-c", "write -P 7 3G 4k", path)
+    qemu_check_clean(path)
+    run("qemu-img", "convert", "-O", "qcow2", path, tmp_path / "copy.qcow2")
+    assert run(img, "compare", path, tmp_path / "copy.qcow2").returncode == 0
+    run("qemu-io", "-c", "write -P 8 4096 1", tmp_path / "copy.qcow2")
+    p = run(img, "compare", path, tmp_path / "copy.qcow2", check=False)
+    assert p.returncode == 1 and "4096" in p.stdout
