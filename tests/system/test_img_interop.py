@@ -70,8 +70,10 @@ def test_convert_compressed_qemu_reads(build_dir, tmp_path, opts):
     for i in range(48):
         if i % 3 == 0:
             data += bytes(65536)
-        elif i % 3 == 1:
+        elif i % 6 == 1:
             data += os.urandom(65536)
+        elif i % 3 == 1:
+            data += os.urandom(8192) * 8  # matches 8 KiB back: beyond a 4 KiB window
         else:
             data += (b"vireo %05d " % i) * 5461 + bytes(65536 - 12 * 5461)
     data += b"tail" * 100  # a last cluster shorter than the others
