@@ -67,6 +67,16 @@ int bdev_pwrite(struct bdev *bd, uint64_t offset, const void *buf, size_t len, c
 	return 0;
 }
 
+int bdev_sync(struct bdev *bd)
+{
+	if (bd->no_sync)
+		return 0;
+	if (fdatasync(bd->fd) < 0)
+		return bdev_set_error(bd, -EIO, "%s: flush failed: %s", bd->filename,
+				      strerror(errno));
+	return 0;
+}
+
 int bdev_file_size(struct bdev *bd, uint64_t *size)
 {
 	struct stat st;
@@ -113,6 +123,7 @@ int bdev_open(const char *filename, const char *format, unsigned flags, struct b
 	}
 	bd->filename = strdup(filename);
 	bd->writable = flags & BDEV_RDWR;
+	bd->no_sync = flags & BDEV_NO_SYNC;
 	bd->fd = open(filename, (bd->writable ? O_RDWR : O_RDONLY) | O_CLOEXEC);
 	if (!bd->filename || bd->fd < 0) {
 		int e = errno;

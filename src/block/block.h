@@ -19,6 +19,9 @@ enum {
 	BDEV_NO_BACKING = 1u << 1, /* do not open the backing chain */
 	BDEV_CHECK = 1u << 2,	   /* for check/repair: open images marked corrupt or dirty as-is */
 	BDEV_CREATE_RAW_OK = 1u << 3, /* probing may pick raw even for writes (caller said so) */
+	/* cache=unsafe (qemu-img convert's default): writes keep their order, but nothing asks
+	 * the kernel to put them on the disk, so a power loss may lose or tear them. */
+	BDEV_NO_SYNC = 1u << 4,
 };
 
 /* block_status() answer bits */

@@ -31,6 +31,7 @@ struct bdev {
 	char *filename;
 	int fd;
 	bool writable;
+	bool no_sync;
 	uint64_t size;	       /* virtual disk size */
 	uint64_t cluster_size; /* 0 for formats without clusters */
 	void *opaque;
@@ -49,6 +50,8 @@ int bdev_set_error(struct bdev *bd, int code, const char *fmt, ...)
  * fills zeros only when `zero_past_eof`.  Errors name the image, what was read and where. */
 int bdev_pread(struct bdev *bd, uint64_t offset, void *buf, size_t len, const char *what);
 int bdev_pwrite(struct bdev *bd, uint64_t offset, const void *buf, size_t len, const char *what);
+/* fdatasync the image file (nothing with BDEV_NO_SYNC); errors name the image. */
+int bdev_sync(struct bdev *bd);
 /* Size of the image file on the host. */
 int bdev_file_size(struct bdev *bd, uint64_t *size);
 

@@ -23,10 +23,7 @@ static int raw_write(struct bdev *bd, uint64_t offset, const void *buf, size_t l
 
 static int raw_flush(struct bdev *bd)
 {
-	if (fdatasync(bd->fd) < 0)
-		return bdev_set_error(bd, -EIO, "%s: flush failed: %s", bd->filename,
-				      strerror(errno));
-	return 0;
+	return bdev_sync(bd);
 }
 
 static int raw_discard(struct bdev *bd, uint64_t offset, uint64_t len)

@@ -215,6 +215,7 @@ int cmd_convert(int argc, char **argv)
 	const char *fmt = NULL;
 	bool compress = false, progress = false, quiet = false, existing = false;
 	uint64_t sparse = 4096;
+	unsigned cache = BDEV_NO_SYNC;
 	static const struct option longopts[] = {
 		{"force-share", no_argument, NULL, 'U'},
 		{NULL, 0, NULL, 0},
@@ -241,9 +242,12 @@ int cmd_convert(int argc, char **argv)
 			break;
 		case 'B': o.backing_file = optarg; break;
 		case 'F': o.backing_fmt = optarg; break;
+		case 't':
+			/* qemu-img's default for convert is unsafe: no flush to the disk */
+			cache = strcmp(optarg, "unsafe") == 0 ? BDEV_NO_SYNC : 0;
+			break;
 		case 'm':
 		case 'W':
-		case 't':
 		case 'T':
 		case 'U': break; /* accepted for qemu-img compatibility */
 		default: return 1;
@@ -277,7 +281,7 @@ int cmd_convert(int argc, char **argv)
 			return 1;
 		}
 	}
-	struct bdev *out = img_open(outp, o.fmt, BDEV_RDWR | BDEV_CREATE_RAW_OK);
+	struct bdev *out = img_open(outp, o.fmt, BDEV_RDWR | BDEV_CREATE_RAW_OK | cache);
 	if (!out) {
 		bdev_close(src);
 		return 1;

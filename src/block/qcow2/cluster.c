@@ -91,14 +91,6 @@ static int get_l2_read(struct qcow2 *q, uint64_t guest, void **l2)
 	return tcache_get(q->l2_cache, off, l2);
 }
 
-static int sync_file(struct qcow2 *q)
-{
-	if (fdatasync(q->bd->fd) < 0)
-		return bdev_set_error(q->bd, -EIO, "%s: flush failed: %s", q->bd->filename,
-				      strerror(errno));
-	return 0;
-}
-
 static int write_l1_entry(struct qcow2 *q, uint64_t i)
 {
 	uint64_t be = htobe64(q->l1[i]);
@@ -133,7 +125,7 @@ static int get_l2_write(struct qcow2 *q, uint64_t guest, void **l2)
 	/* The new table and its refcount reach the disk before the L1 entry names it. */
 	r = tcache_flush(q->l2_cache);
 	if (r == 0)
-		r = sync_file(q);
+		r = bdev_sync(q->bd);
 	if (r < 0)
 		return r;
 	q->l1[i] = off | QCOW2_OFLAG_COPIED;
@@ -267,15 +259,66 @@ static int read_in_cluster(struct qcow2 *q, uint64_t guest, uint8_t *buf, size_t
 	return 0;
 }
 
+/* Bytes from `guest` (cluster-aligned or not) that map to one contiguous run of host data
+ * clusters in the same L2 table: 0 when the first cluster is not plain data.  `owned`: only
+ * clusters this image alone references (COPIED), which may be written in place. */
+static int data_run(struct qcow2 *q, uint64_t guest, uint64_t len, bool owned, uint64_t *host,
+		    uint64_t *n)
+{
+	*n = 0;
+	void *l2;
+	int r = get_l2_read(q, guest, &l2);
+	if (r < 0 || !l2)
+		return r;
+	uint64_t idx = (guest >> q->h.cluster_bits) & (q_l2_entries(q) - 1);
+	uint64_t in = q_offset_in_cluster(q, guest), e, bm, first = 0;
+	uint64_t avail = 0;
+	for (uint64_t i = idx; i < q_l2_entries(q) && avail < len; i++) {
+		entry_at(q, l2, i, &e, &bm);
+		if ((e & QCOW2_OFLAG_COMPRESSED) || (q->extl2 && (bm & ALL_ALLOC) != ALL_ALLOC) ||
+		    qcow2_entry_type(q, e, bm, 0) != QCOW2_CL_NORMAL ||
+		    (owned && !(e & QCOW2_OFLAG_COPIED)))
+			break;
+		uint64_t h = e & QCOW2_OFFSET_MASK;
+		if (i == idx) {
+			r = check_host(q, guest, e);
+			if (r < 0)
+				return r;
+			first = h;
+		} else if (h != first + (i - idx) * q->cluster_size ||
+			   h + q->cluster_size > q->file_size) {
+			break;
+		}
+		avail += q->cluster_size - (i == idx ? in : 0);
+	}
+	*host = first + in;
+	*n = avail < len ? avail : len;
+	return 0;
+}
+
 int qcow2_read(struct bdev *bd, uint64_t offset, void *buf, size_t len)
 {
 	struct qcow2 *q = bd->opaque;
 	uint8_t *p = buf;
 	while (len) {
+		uint64_t host, run;
+		int r = data_run(q, offset, len, false, &host, &run);
+		if (r < 0)
+			return r;
+		if (run > q->cluster_size - q_offset_in_cluster(q, offset)) {
+			/* Several clusters in a row on the host: one read. */
+			r = bdev_pread(bd, host, p, run, "data");
+			if (r < 0)
+				return r;
+			offset += run;
+			p += run;
+			len -= run;
+			continue;
+		}
 		size_t n = q->cluster_size - q_offset_in_cluster(q, offset);
 		if (n > len)
 			n = len;
-		int r = read_in_cluster(q, offset, p, n);
+		r = read_in_cluster(q, offset, p, n);
 		if (r < 0)
 			return r;
 		offset += n;
@@ -382,20 +425,83 @@ static int write_in_cluster(struct qcow2 *q, uint64_t guest, const uint8_t *buf,
 	return free_old(q, e, nh);
 }
 
+/* Whole clusters at a cluster-aligned guest offset that hold nothing yet (unallocated or
+ * plain zero): allocated together and written with one write.  Returns the bytes written, 0
+ * when the fast path does not apply. */
+static int64_t write_fresh_run(struct qcow2 *q, uint64_t guest, const uint8_t *buf, uint64_t len)
+{
+	uint64_t cs = q->cluster_size;
+	uint64_t idx = (guest >> q->h.cluster_bits) & (q_l2_entries(q) - 1);
+	uint64_t max = len / cs;
+	if (q_offset_in_cluster(q, guest) || max < 2)
+		return 0;
+	if (max > q_l2_entries(q) - idx)
+		max = q_l2_entries(q) - idx;
+	if (max > 512)
+		max = 512;
+	void *l2;
+	int r = get_l2_write(q, guest, &l2);
+	if (r < 0)
+		return r;
+	uint64_t n = 0, e, bm;
+	for (; n < max; n++) {
+		entry_at(q, l2, idx + n, &e, &bm);
+		if ((e & (QCOW2_OFFSET_MASK | QCOW2_OFLAG_COMPRESSED)) || (bm & ALL_ALLOC))
+			break;
+	}
+	if (n < 2)
+		return 0;
+	uint64_t host;
+	r = qcow2_alloc_clusters(q, n, &host);
+	if (r == 0)
+		r = bdev_pwrite(q->bd, host, buf, n * cs, "data");
+	if (r == 0)
+		r = get_l2_write(q, guest, &l2);
+	if (r < 0)
+		return r;
+	for (uint64_t i = 0; i < n; i++)
+		set_entry(q, l2, idx + i, (host + i * cs) | QCOW2_OFLAG_COPIED,
+			  q->extl2 ? ALL_ALLOC : 0);
+	tcache_mark_dirty(q->l2_cache, l2);
+	return (int64_t)(n * cs);
+}
+
 int qcow2_write(struct bdev *bd, uint64_t offset, const void *buf, size_t len)
 {
 	struct qcow2 *q = bd->opaque;
 	const uint8_t *p = buf;
 	while (len) {
-		size_t n = q->cluster_size - q_offset_in_cluster(q, offset);
-		if (n > len)
-			n = len;
-		int r = write_in_cluster(q, offset, p, n);
-		if (r < 0)
-			return r;
-		offset += n;
-		p += n;
-		len -= n;
+		int64_t done = write_fresh_run(q, offset, p, len);
+		if (done < 0)
+			return (int)done;
+		if (done == 0) {
+			uint64_t host, run;
+			int r = data_run(q, offset, len, true, &host, &run);
+			if (r < 0)
+				return r;
+			/* Allocated clusters we own, in a row on the host: one write in place. */
+			if (run > q->cluster_size - q_offset_in_cluster(q, offset)) {
+				if (!(q->l1[l1_index(q, offset)] & QCOW2_OFLAG_COPIED))
+					run = 0;
+			} else {
+				run = 0;
+			}
+			if (run) {
+				r = bdev_pwrite(bd, host, p, run, "data");
+				done = (int64_t)run;
+			} else {
+				size_t n = q->cluster_size - q_offset_in_cluster(q, offset);
+				if (n > len)
+					n = len;
+				r = write_in_cluster(q, offset, p, n);
+				done = (int64_t)n;
+			}
+			if (r < 0)
+				return r;
+		}
+		offset += (uint64_t)done;
+		p += done;
+		len -= (size_t)done;
 	}
 	return 0;
 }
@@ -595,7 +701,7 @@ int qcow2_grow_l1(struct qcow2 *q, uint64_t min_entries)
 	if (r == 0)
 		r = tcache_flush(q->rb_cache);
 	if (r == 0)
-		r = sync_file(q);
+		r = bdev_sync(q->bd);
 	if (r < 0) {
 		free(nl1);
 		return r;
@@ -607,7 +713,7 @@ int qcow2_grow_l1(struct qcow2 *q, uint64_t min_entries)
 	memcpy(hdr + 4, &o_be, 8);
 	r = bdev_pwrite(q->bd, 36, hdr, 12, "header l1_size");
 	if (r == 0)
-		r = sync_file(q);
+		r = bdev_sync(q->bd);
 	if (r < 0) {
 		free(nl1);
 		return r;

@@ -70,14 +70,6 @@ bool tcache_has_dirty(const struct tcache *c)
 	return false;
 }
 
-static int sync_file(struct qcow2 *q)
-{
-	if (fdatasync(q->bd->fd) < 0)
-		return bdev_set_error(q->bd, -EIO, "%s: flush failed: %s", q->bd->filename,
-				      strerror(errno));
-	return 0;
-}
-
 int tcache_flush(struct tcache *c)
 {
 	if (!tcache_has_dirty(c))
@@ -85,7 +77,7 @@ int tcache_flush(struct tcache *c)
 	if (c->dep && tcache_has_dirty(c->dep)) {
 		int r = tcache_flush(c->dep);
 		if (r == 0)
-			r = sync_file(c->q);
+			r = bdev_sync(c->q->bd);
 		if (r < 0)
 			return r;
 	}

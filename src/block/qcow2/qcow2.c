@@ -35,8 +35,8 @@ static int qcow2_flush(struct bdev *bd)
 	int r = tcache_flush(q->l2_cache);
 	if (r == 0)
 		r = tcache_flush(q->rb_cache);
-	if (r == 0 && fdatasync(bd->fd) < 0)
-		r = bdev_set_error(bd, -EIO, "%s: flush failed: %s", bd->filename, strerror(errno));
+	if (r == 0)
+		r = bdev_sync(bd);
 	return r;
 }
 

@@ -79,14 +79,6 @@ int qcow2_refcount_load(struct qcow2 *q)
 	return 0;
 }
 
-static int sync_file(struct qcow2 *q)
-{
-	if (fdatasync(q->bd->fd) < 0)
-		return bdev_set_error(q->bd, -EIO, "%s: flush failed: %s", q->bd->filename,
-				      strerror(errno));
-	return 0;
-}
-
 /* The refcount block of table index ti, loaded; *block NULL when there is none. */
 static int get_block(struct qcow2 *q, uint64_t ti, void **block)
 {
@@ -191,7 +183,7 @@ static int ensure_block(struct qcow2 *q, uint64_t ti)
 		note_end(q, (p + 1) * q->cluster_size);
 		r = tcache_flush(q->rb_cache);
 		if (r == 0)
-			r = sync_file(q);
+			r = bdev_sync(q->bd);
 		if (r < 0)
 			return r;
 		q->reftable[ti] = p * q->cluster_size;
@@ -306,7 +298,7 @@ int qcow2_free_range(struct qcow2 *q, uint64_t offset, uint64_t len)
 	if (tcache_has_dirty(q->l2_cache)) {
 		int r = tcache_flush(q->l2_cache);
 		if (r == 0)
-			r = sync_file(q);
+			r = bdev_sync(q->bd);
 		if (r < 0)
 			return r;
 	}
@@ -392,7 +384,7 @@ static int grow_reftable(struct qcow2 *q, uint64_t min_entries)
 	if (r == 0)
 		r = tcache_flush(q->rb_cache);
 	if (r == 0)
-		r = sync_file(q);
+		r = bdev_sync(q->bd);
 	if (r < 0) {
 		free(nt);
 		return r;
@@ -404,7 +396,7 @@ static int grow_reftable(struct qcow2 *q, uint64_t min_entries)
 	memcpy(hdr + 8, &cl_be, 4);
 	r = bdev_pwrite(q->bd, 48, hdr, 12, "header refcount_table_offset");
 	if (r == 0)
-		r = sync_file(q);
+		r = bdev_sync(q->bd);
 	if (r < 0) {
 		free(nt);
 		return r;
