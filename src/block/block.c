@@ -150,8 +150,7 @@ int bdev_open(const char *filename, const char *format, unsigned flags, struct b
 	int r = drv->open(bd, flags);
 	if (r < 0) {
 		snprintf(err, errlen, "%s", bd->err);
-		bd->drv = NULL;
-		bdev_close(bd);
+		bdev_close(bd); /* the driver's close frees what its open got */
 		return r;
 	}
 	*out = bd;

@@ -4,11 +4,51 @@
  * (the interop tests check this against qemu-img).  Reading uses zlib, which accepts the
  * padding up to the end of the last sector. */
 #include <libdeflate.h>
+#include <pthread.h>
+#include <stdlib.h>
 #include <string.h>
 #include <zlib.h>
 #include <zstd.h>
 
 #include "block/qcow2/qcow2.h"
+
+/* Per-thread (de)compression contexts, freed when the thread ends (convert's workers). */
+struct ctxs {
+	struct libdeflate_compressor *deflate;
+	ZSTD_CCtx *zc;
+	ZSTD_DCtx *zd;
+};
+static pthread_key_t ctx_key;
+static pthread_once_t ctx_once = PTHREAD_ONCE_INIT;
+
+static void free_ctxs(void *p)
+{
+	struct ctxs *c = p;
+	if (c->deflate)
+		libdeflate_free_compressor(c->deflate);
+	ZSTD_freeCCtx(c->zc);
+	ZSTD_freeDCtx(c->zd);
+	free(c);
+}
+
+static void make_key(void)
+{
+	pthread_key_create(&ctx_key, free_ctxs);
+}
+
+static struct ctxs *thread_ctxs(void)
+{
+	pthread_once(&ctx_once, make_key);
+	struct ctxs *c = pthread_getspecific(ctx_key);
+	if (!c) {
+		c = calloc(1, sizeof(*c));
+		if (c && pthread_setspecific(ctx_key, c) != 0) {
+			free(c);
+			c = NULL;
+		}
+	}
+	return c;
+}
 
 static int inflate_raw(const uint8_t *src, size_t src_len, uint8_t *dst, size_t dst_len)
 {
@@ -28,11 +68,12 @@ static int inflate_raw(const uint8_t *src, size_t src_len, uint8_t *dst, size_t 
 
 static int zstd_decompress(const uint8_t *src, size_t src_len, uint8_t *dst, size_t dst_len)
 {
-	static __thread ZSTD_DCtx *dctx;
-	if (!dctx)
-		dctx = ZSTD_createDCtx();
-	if (!dctx)
+	struct ctxs *c = thread_ctxs();
+	if (c && !c->zd)
+		c->zd = ZSTD_createDCtx();
+	if (!c || !c->zd)
 		return -1;
+	ZSTD_DCtx *dctx = c->zd;
 	ZSTD_DCtx_reset(dctx, ZSTD_reset_session_only);
 	ZSTD_inBuffer in = {src, src_len, 0};
 	ZSTD_outBuffer out = {dst, dst_len, 0};
@@ -60,20 +101,20 @@ int qcow2_decompress(int type, const uint8_t *src, size_t src_len, uint8_t *dst,
 size_t qcow2_compress(int type, const uint8_t *src, size_t src_len, uint8_t *dst, size_t dst_cap)
 {
 	if (type == QCOW2_COMPRESSION_ZSTD) {
-		static __thread ZSTD_CCtx *cctx;
-		if (!cctx)
-			cctx = ZSTD_createCCtx();
-		if (!cctx)
+		struct ctxs *c = thread_ctxs();
+		if (c && !c->zc)
+			c->zc = ZSTD_createCCtx();
+		if (!c || !c->zc)
 			return 0;
-		size_t r = ZSTD_compressCCtx(cctx, dst, dst_cap, src, src_len, 1);
+		size_t r = ZSTD_compressCCtx(c->zc, dst, dst_cap, src, src_len, 1);
 		return ZSTD_isError(r) ? 0 : r;
 	}
 	/* Level 6: the ratio of zlib's default (what qemu-img writes) at a fraction of the
 	 * time. */
-	static __thread struct libdeflate_compressor *c;
-	if (!c)
-		c = libdeflate_alloc_compressor(6);
-	if (!c)
+	struct ctxs *c = thread_ctxs();
+	if (c && !c->deflate)
+		c->deflate = libdeflate_alloc_compressor(6);
+	if (!c || !c->deflate)
 		return 0;
-	return libdeflate_deflate_compress(c, src, src_len, dst, dst_cap);
+	return libdeflate_deflate_compress(c->deflate, src, src_len, dst, dst_cap);
 }
