@@ -17,6 +17,11 @@ int cmd_convert(int argc, char **argv);
 int cmd_map(int argc, char **argv);
 int cmd_resize(int argc, char **argv);
 int cmd_compare(int argc, char **argv);
+int cmd_snapshot(int argc, char **argv);
+
+struct qcow2;
+/* The snapshot table as qemu-img prints it ("Snapshot list:" ...). */
+void img_print_snapshots(const struct qcow2 *q);
 
 /* "vireo-img: <message>" on stderr. */
 void img_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

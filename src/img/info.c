@@ -31,9 +31,11 @@ static void print_json(struct bdev *bd, const char *path)
 		printf("    \"snapshots\": [\n");
 		for (uint32_t i = 0; i < q->h.nb_snapshots; i++) {
 			struct qcow2_snapshot *s = &q->snaps[i];
-			printf("        {\n            \"icount\": 0,\n            "
-			       "\"vm-clock-nsec\": "
-			       "%llu,\n            \"name\": ",
+			printf("        {\n");
+			if (s->has_icount)
+				printf("            \"icount\": %llu,\n",
+				       (unsigned long long)s->icount);
+			printf("            \"vm-clock-nsec\": %llu,\n            \"name\": ",
 			       (unsigned long long)(s->vm_clock_nsec % 1000000000ull));
 			json_string(stdout, s->name);
 			printf(",\n            \"date-sec\": %u,\n            \"date-nsec\": %u,\n"
@@ -91,6 +93,31 @@ static void print_json(struct bdev *bd, const char *path)
 	       q && (q->h.incompat & QCOW2_INCOMPAT_DIRTY) ? "true" : "false");
 }
 
+void img_print_snapshots(const struct qcow2 *q)
+{
+	char a[32];
+	printf("Snapshot list:\nID        TAG               VM SIZE                DATE     VM "
+	       "CLOCK     ICOUNT\n");
+	for (uint32_t i = 0; i < q->h.nb_snapshots; i++) {
+		const struct qcow2_snapshot *s = &q->snaps[i];
+		time_t t = s->date_sec;
+		struct tm tm;
+		char date[32];
+		localtime_r(&t, &tm);
+		strftime(date, sizeof(date), "%Y-%m-%d %H:%M:%S", &tm);
+		uint64_t ns = s->vm_clock_nsec;
+		char ic[24] = "";
+		if (s->has_icount && s->icount != UINT64_MAX)
+			snprintf(ic, sizeof(ic), "%llu", (unsigned long long)s->icount);
+		printf("%-9s %-17s %7s %s %02llu:%02llu:%02llu.%03llu %10s\n", s->id, s->name,
+		       human_size(s->vm_state_size, a, sizeof(a)), date,
+		       (unsigned long long)(ns / 3600000000000ull),
+		       (unsigned long long)(ns / 60000000000ull % 60),
+		       (unsigned long long)(ns / 1000000000ull % 60),
+		       (unsigned long long)(ns / 1000000ull % 1000), ic);
+	}
+}
+
 static void print_human(struct bdev *bd, const char *path)
 {
 	struct qcow2 *q = strcmp(bdev_format(bd), "qcow2") == 0 ? bdev_opaque(bd) : NULL;
@@ -111,26 +138,8 @@ static void print_human(struct bdev *bd, const char *path)
 		if (q->h.backing_format)
 			printf("backing file format: %s\n", q->h.backing_format);
 	}
-	if (q->h.nb_snapshots) {
-		printf("Snapshot list:\nID        TAG               VM SIZE                DATE    "
-		       " VM "
-		       "CLOCK     ICOUNT\n");
-		for (uint32_t i = 0; i < q->h.nb_snapshots; i++) {
-			struct qcow2_snapshot *s = &q->snaps[i];
-			time_t t = s->date_sec;
-			struct tm tm;
-			char date[32];
-			localtime_r(&t, &tm);
-			strftime(date, sizeof(date), "%Y-%m-%d %H:%M:%S", &tm);
-			uint64_t ns = s->vm_clock_nsec;
-			printf("%-9s %-17s %7s %s %02llu:%02llu:%02llu.%03llu          0\n", s->id,
-			       s->name, human_size(s->vm_state_size, a, sizeof(a)), date,
-			       (unsigned long long)(ns / 3600000000000ull),
-			       (unsigned long long)(ns / 60000000000ull % 60),
-			       (unsigned long long)(ns / 1000000000ull % 60),
-			       (unsigned long long)(ns / 1000000ull % 1000));
-		}
-	}
+	if (q->h.nb_snapshots)
+		img_print_snapshots(q);
 	printf("Format specific information:\n    compat: %s\n    compression type: %s\n",
 	       q->h.version == 2 ? "0.10" : "1.1", q->h.compression_type ? "zstd" : "zlib");
 	if (q->h.version >= 3)

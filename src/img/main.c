@@ -16,6 +16,7 @@ static const char usage[] =
 	"  map [-f fmt] [--output=human|json] filename\n"
 	"  resize [-f fmt] [-q] filename [+|-]size\n"
 	"  compare [-f fmt] [-F fmt] [-s] [-q] filename1 filename2\n"
+	"  snapshot [-l | -a snapshot | -c snapshot | -d snapshot] [-f fmt] [-q] filename\n"
 	"\n"
 	"create -o options (qcow2): compat=0.10|1.1, cluster_size=512..2M, refcount_bits=1..64,\n"
 	"  lazy_refcounts=on|off, extended_l2=on|off, compression_type=zlib|zstd,\n"
@@ -41,9 +42,9 @@ int main(int argc, char **argv)
 		const char *name;
 		int (*fn)(int, char **);
 	} cmds[] = {
-		{"create", cmd_create},	  {"info", cmd_info}, {"check", cmd_check},
-		{"convert", cmd_convert}, {"map", cmd_map},   {"resize", cmd_resize},
-		{"compare", cmd_compare},
+		{"create", cmd_create},	  {"info", cmd_info},	      {"check", cmd_check},
+		{"convert", cmd_convert}, {"map", cmd_map},	      {"resize", cmd_resize},
+		{"compare", cmd_compare}, {"snapshot", cmd_snapshot},
 	};
 	for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++)
 		if (!strcmp(argv[1], cmds[i].name))

@@ -268,3 +268,39 @@ def test_resize_and_compare(build_dir, tmp_path):
     run("qemu-io", "-c", "write -P 8 4096 1", tmp_path / "copy.qcow2")
     p = run(img, "compare", path, tmp_path / "copy.qcow2", check=False)
     assert p.returncode == 1 and "4096" in p.stdout
+
+
+@pytest.mark.parametrize("opts", ["compat=1.1", "compat=0.10", "extended_l2=on",
+                                  "refcount_bits=8,cluster_size=4k"])
+def test_snapshots_both_ways(build_dir, tmp_path, opts):
+    img, writer = tools(build_dir)
+    path = tmp_path / "s.qcow2"
+    run(img, "create", "-q", "-f", "qcow2", "-o", opts, path, "4M")
+    run(writer, path, "qcow2", stdin="w 0 1000000 1\nc 2097152 131072 2\nf\n")
+    first = to_raw_qemu(path, tmp_path / "first.raw")
+    run(img, "snapshot", "-c", "ours", path)
+    qemu_check_clean(path)
+    run(writer, path, "qcow2", stdin="w 500000 1000000 3\nz 2097152 65536\nf\n")
+    qemu_check_clean(path)
+    second = to_raw_qemu(path, tmp_path / "second.raw")
+    assert second != first
+    # qemu reads our snapshot; qemu makes one we list, apply and delete
+    run("qemu-img", "convert", "-l", "ours", "-O", "raw", path, tmp_path / "s.raw")
+    assert (tmp_path / "s.raw").read_bytes() == first
+    run("qemu-img", "snapshot", "-c", "theirs", path)
+    ours = run(img, "snapshot", "-l", path).stdout.splitlines()
+    theirs = run("qemu-img", "snapshot", "-l", path).stdout.splitlines()
+    assert [line[:30] for line in ours] == [line[:30] for line in theirs]
+    run(img, "snapshot", "-a", "ours", path)
+    qemu_check_clean(path)
+    assert to_raw_qemu(path, tmp_path / "now.raw") == first
+    run(img, "snapshot", "-d", "ours", path)
+    qemu_check_clean(path)
+    assert run(img, "check", "-q", path, check=False).returncode == 0
+    run(img, "snapshot", "-a", "theirs", path)
+    assert to_raw_qemu(path, tmp_path / "now.raw") == second
+    run(img, "snapshot", "-d", "theirs", path)
+    qemu_check_clean(path)
+    assert run("qemu-img", "snapshot", "-l", path).stdout == ""
+    p = run(img, "snapshot", "-d", "nope", path, check=False)
+    assert p.returncode == 1 and "nope" in p.stderr

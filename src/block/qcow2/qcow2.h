@@ -60,6 +60,8 @@ struct qcow2_snapshot {
 	uint64_t vm_clock_nsec;
 	uint64_t vm_state_size;
 	uint64_t disk_size;
+	bool has_icount; /* extra data carries the instruction count (qemu writes it) */
+	uint64_t icount;
 	uint32_t extra_size;
 	uint8_t *extra; /* extra data as read (kept for rewrites) */
 };
@@ -207,6 +209,14 @@ size_t qcow2_compress(int type, const uint8_t *src, size_t src_len, uint8_t *dst
 /* snapshot.c */
 int qcow2_snapshots_load(struct qcow2 *q);
 void qcow2_snapshots_free(struct qcow2 *q);
+/* Internal snapshots of the disk (no VM state): each returns 0 or a negative kind with the
+ * message in bdev_error().  Refcounts are raised before anything points at the shared
+ * clusters, and lowered only once nothing does, so a crash leaks at worst. */
+int qcow2_snapshot_create(struct bdev *bd, const char *name);
+int qcow2_snapshot_delete(struct bdev *bd, const char *name);
+int qcow2_snapshot_apply(struct bdev *bd, const char *name);
+/* Index of the snapshot with this id or name, -1 when none. */
+int qcow2_snapshot_find(const struct qcow2 *q, const char *name);
 
 /* check.c */
 struct qcow2_check_result {

@@ -99,6 +99,10 @@ int qcow2_snapshots_load(struct qcow2 *q)
 		s->disk_size = q->h.size;
 		if (s->extra_size >= 16)
 			s->disk_size = be64_at(v + 8);
+		if (s->extra_size >= 24) {
+			s->has_icount = true;
+			s->icount = be64_at(v + 16);
+		}
 		free(v);
 		off = (off + var + 7) & ~7ull;
 		if (s->l1_offset % q->cluster_size ||
