@@ -304,3 +304,25 @@ def test_snapshots_both_ways(build_dir, tmp_path, opts):
     assert run("qemu-img", "snapshot", "-l", path).stdout == ""
     p = run(img, "snapshot", "-d", "nope", path, check=False)
     assert p.returncode == 1 and "nope" in p.stderr
+
+
+def test_dirty_image_repaired_on_writable_open(build_dir, tmp_path):
+    """A lazy-refcounts writer that died leaves the dirty bit and stale refcounts: a writable
+    open rebuilds the refcounts before allocating anything, then clears the bit."""
+    img, writer = tools(build_dir)
+    path = tmp_path / "d.qcow2"
+    run(img, "create", "-q", "-f", "qcow2", "-o", "lazy_refcounts=on", path, "4M")
+    run("qemu-io", "-c", "write -P 9 0 1M", path)
+    with open(path, "r+b") as f:
+        f.seek(72)
+        f.write(struct.pack(">Q", 1))  # dirty
+        f.seek(0x20000 + 2 * 5)  # the refcount of a data cluster lost
+        f.write(struct.pack(">H", 0))
+    info = json.loads(run(img, "info", "--output=json", path).stdout)
+    assert info["dirty-flag"] is True
+    run(writer, path, "qcow2", stdin="w 2097152 65536 4\nf\n")
+    qemu_check_clean(path)
+    info = json.loads(run("qemu-img", "info", "--output=json", path).stdout)
+    assert info["dirty-flag"] is False
+    data = to_raw_qemu(path, tmp_path / "o.raw")
+    assert data[:MiB] == b"\x09" * MiB

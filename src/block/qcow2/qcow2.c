@@ -122,7 +122,7 @@ static int qcow2_open(struct bdev *bd, unsigned flags)
 		if (h->incompat & QCOW2_INCOMPAT_DIRTY) {
 			/* A writer with lazy refcounts stopped without a clean close: rebuild
 			 * the refcounts before anything is allocated from them. */
-			struct qcow2_check_result res;
+			struct qcow2_check_result res = {0};
 			r = qcow2_check(bd, QCOW2_REPAIR_ALL, &res);
 			if (r < 0)
 				return r;
