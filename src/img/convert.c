@@ -45,24 +45,6 @@ static bool all_zero(const uint8_t *p, size_t n)
 	return true;
 }
 
-/* True when the source reads zeros over [off, off+len) without reading it. */
-static int known_zero(struct bdev *src, uint64_t off, uint64_t len, bool *zero)
-{
-	*zero = false;
-	while (len) {
-		uint64_t n;
-		struct bdev_status st;
-		if (bdev_chain_status(src, off, len, &n, &st) < 0)
-			return -1;
-		if (!(st.flags & BDEV_STATUS_ZERO) || (st.flags & BDEV_STATUS_DATA))
-			return 0;
-		off += n;
-		len -= n;
-	}
-	*zero = true;
-	return 0;
-}
-
 static int convert_compressed(struct bdev *src, struct bdev *out, bool progress)
 {
 	size_t cs = bdev_cluster_size(out);
@@ -85,26 +67,30 @@ static int convert_compressed(struct bdev *src, struct bdev *out, bool progress)
 	}
 	uint64_t size = bdev_size(src);
 	for (uint64_t off = 0; r == 0 && off < size;) {
-		b.n = 0;
-		while (b.n < per_batch && off < size) {
-			size_t len = size - off < cs ? (size_t)(size - off) : cs;
-			bool z;
-			uint8_t *p = b.raw + b.n * cs;
-			if (known_zero(src, off, len, &z) < 0 ||
-			    (!z && bdev_read(src, off, p, len) < 0)) {
+		/* One batch: zero runs known from block status are not read, data runs are read
+		 * with one call each. */
+		uint64_t blen = size - off < per_batch * cs ? size - off : per_batch * cs;
+		b.n = (size_t)((blen + cs - 1) / cs);
+		memset(b.raw, 0, b.n * cs);
+		for (uint64_t pos = 0; pos < blen && r == 0;) {
+			uint64_t n;
+			struct bdev_status st;
+			if (bdev_chain_status(src, off + pos, blen - pos, &n, &st) < 0 ||
+			    (!((st.flags & BDEV_STATUS_ZERO) && !(st.flags & BDEV_STATUS_DATA)) &&
+			     bdev_read(src, off + pos, b.raw + pos, n) < 0)) {
 				img_error("%s", bdev_error(src));
 				r = -1;
-				break;
 			}
-			memset(p + len, 0, cs - len);
-			b.skip[b.n] = z || all_zero(p, len);
-			b.clen[b.n] = 0;
-			b.off[b.n] = off;
-			b.n++;
-			off += len;
+			pos += n;
 		}
 		if (r < 0)
 			break;
+		for (size_t i = 0; i < b.n; i++) {
+			b.off[i] = off + i * cs;
+			b.clen[i] = 0;
+			b.skip[i] = all_zero(b.raw + i * cs, cs);
+		}
+		off += blen;
 		atomic_store(&b.next, 0);
 		size_t started = 0;
 		for (size_t t = 0; t < nthreads; t++)

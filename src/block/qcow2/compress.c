@@ -50,6 +50,10 @@ static struct ctxs *thread_ctxs(void)
 	return c;
 }
 
+/* libdeflate level 1: on bench/img's disk twice as fast as level 6 for output about 1% larger
+ * (qemu-img writes zlib's default, level 6).  One constant to change for smaller images. */
+#define DEFLATE_LEVEL 1
+
 static int inflate_raw(const uint8_t *src, size_t src_len, uint8_t *dst, size_t dst_len)
 {
 	z_stream s;
@@ -109,11 +113,9 @@ size_t qcow2_compress(int type, const uint8_t *src, size_t src_len, uint8_t *dst
 		size_t r = ZSTD_compressCCtx(c->zc, dst, dst_cap, src, src_len, 1);
 		return ZSTD_isError(r) ? 0 : r;
 	}
-	/* Level 6: the ratio of zlib's default (what qemu-img writes) at a fraction of the
-	 * time. */
 	struct ctxs *c = thread_ctxs();
 	if (c && !c->deflate)
-		c->deflate = libdeflate_alloc_compressor(6);
+		c->deflate = libdeflate_alloc_compressor(DEFLATE_LEVEL);
 	if (!c || !c->deflate)
 		return 0;
 	return libdeflate_deflate_compress(c->deflate, src, src_len, dst, dst_cap);
