@@ -23,6 +23,7 @@ def _digest(path):
         return hashlib.sha256(f.read()).hexdigest()
 
 
+@pytest.mark.asan
 @pytest.mark.parametrize("case", make_corrupt_images.CASE_NAMES)
 def test_corrupt_image_clean_error(build_dir, tmp_path, corpus, case):
     img, writer = tools(build_dir)

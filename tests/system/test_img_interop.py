@@ -100,6 +100,7 @@ QEMU_MATRIX = [
 ]
 
 
+@pytest.mark.asan
 @pytest.mark.parametrize("opts", QEMU_MATRIX)
 def test_qemu_creates_we_read_and_write(build_dir, tmp_path, opts):
     img, writer = tools(build_dir)
@@ -270,6 +271,7 @@ def test_resize_and_compare(build_dir, tmp_path):
     assert p.returncode == 1 and "4096" in p.stdout
 
 
+@pytest.mark.asan
 @pytest.mark.parametrize("opts", ["compat=1.1", "compat=0.10", "extended_l2=on",
                                   "refcount_bits=8,cluster_size=4k"])
 def test_snapshots_both_ways(build_dir, tmp_path, opts):
