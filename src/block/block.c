@@ -312,6 +312,28 @@ int bdev_resize(struct bdev *bd, uint64_t size)
 	return bd->drv->resize(bd, size);
 }
 
+int bdev_make_empty(struct bdev *bd)
+{
+	int r = check_writable(bd, "empty");
+	if (r < 0)
+		return r;
+	if (!bd->drv->make_empty)
+		return bdev_set_error(bd, -ENOTSUP, "%s: format %s cannot be emptied", bd->filename,
+				      bd->drv->name);
+	return bd->drv->make_empty(bd);
+}
+
+int bdev_set_backing(struct bdev *bd, const char *name, const char *format)
+{
+	int r = check_writable(bd, "change the backing file of");
+	if (r < 0)
+		return r;
+	if (!bd->drv->set_backing)
+		return bdev_set_error(bd, -ENOTSUP, "%s: format %s has no backing file",
+				      bd->filename, bd->drv->name);
+	return bd->drv->set_backing(bd, name, format);
+}
+
 int bdev_read_backing(struct bdev *bd, uint64_t offset, void *buf, size_t len)
 {
 	struct bdev *b = bd->backing;

@@ -70,6 +70,12 @@ int bdev_block_status(struct bdev *bd, uint64_t offset, uint64_t len, uint64_t *
 /* Same, following the backing chain down until a layer that allocates the range. */
 int bdev_chain_status(struct bdev *bd, uint64_t offset, uint64_t len, uint64_t *pnum,
 		      struct bdev_status *st);
+/* Make every cluster of this layer unallocated, so reads fall through to the backing file
+ * (qcow2; commit uses it). */
+int bdev_make_empty(struct bdev *bd);
+/* Change the backing file name and format recorded in the image (NULL name: none).  Only the
+ * header changes; the caller copies data first when the content must stay the same. */
+int bdev_set_backing(struct bdev *bd, const char *name, const char *format);
 uint64_t bdev_size(const struct bdev *bd);
 int bdev_resize(struct bdev *bd, uint64_t size);
 

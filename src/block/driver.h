@@ -24,6 +24,8 @@ struct bdev_driver {
 	int (*block_status)(struct bdev *bd, uint64_t offset, uint64_t len, uint64_t *pnum,
 			    struct bdev_status *st);
 	int (*resize)(struct bdev *bd, uint64_t size);
+	int (*make_empty)(struct bdev *bd);
+	int (*set_backing)(struct bdev *bd, const char *name, const char *format);
 };
 
 struct bdev {

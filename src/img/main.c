@@ -17,6 +17,8 @@ static const char usage[] =
 	"  resize [-f fmt] [-q] filename [+|-]size\n"
 	"  compare [-f fmt] [-F fmt] [-s] [-q] filename1 filename2\n"
 	"  snapshot [-l | -a snapshot | -c snapshot | -d snapshot] [-f fmt] [-q] filename\n"
+	"  rebase [-f fmt] [-u] [-p] [-q] -b backing_file [-F backing_fmt] filename\n"
+	"  commit [-f fmt] [-b base] [-d] [-p] [-q] filename\n"
 	"\n"
 	"create -o options (qcow2): compat=0.10|1.1, cluster_size=512..2M, refcount_bits=1..64,\n"
 	"  lazy_refcounts=on|off, extended_l2=on|off, compression_type=zlib|zstd,\n"
@@ -44,7 +46,8 @@ int main(int argc, char **argv)
 	} cmds[] = {
 		{"create", cmd_create},	  {"info", cmd_info},	      {"check", cmd_check},
 		{"convert", cmd_convert}, {"map", cmd_map},	      {"resize", cmd_resize},
-		{"compare", cmd_compare}, {"snapshot", cmd_snapshot},
+		{"compare", cmd_compare}, {"snapshot", cmd_snapshot}, {"rebase", cmd_rebase},
+		{"commit", cmd_commit},
 	};
 	for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++)
 		if (!strcmp(argv[1], cmds[i].name))

@@ -328,3 +328,39 @@ def test_dirty_image_repaired_on_writable_open(build_dir, tmp_path):
     assert info["dirty-flag"] is False
     data = to_raw_qemu(path, tmp_path / "o.raw")
     assert data[:MiB] == b"\x09" * MiB
+
+
+def test_rebase_and_commit(build_dir, tmp_path):
+    img, writer = tools(build_dir)
+    for name, pattern in (("a.qcow2", 0x11), ("b.qcow2", 0x22)):
+        run("qemu-img", "create", "-q", "-f", "qcow2", tmp_path / name, "4M")
+        run("qemu-io", "-c", f"write -P {pattern} 0 2M", tmp_path / name)
+    top = tmp_path / "top.qcow2"
+    run(img, "create", "-q", "-f", "qcow2", "-b", "a.qcow2", "-F", "qcow2", top)
+    run(writer, top, "qcow2", stdin="w 1048576 65536 3\nf\n")
+    before = to_raw_qemu(top, tmp_path / "before.raw")
+    # unsafe rebase only changes the name; safe rebase keeps the content
+    run(img, "rebase", "-u", "-b", "b.qcow2", "-F", "qcow2", top)
+    assert to_raw_qemu(top, tmp_path / "u.raw")[:65536] == b"\x22" * 65536
+    run(img, "rebase", "-u", "-b", "a.qcow2", "-F", "qcow2", top)
+    run(img, "rebase", "-b", "b.qcow2", "-F", "qcow2", top)
+    qemu_check_clean(top)
+    info = json.loads(run("qemu-img", "info", "--output=json", top).stdout)
+    assert info["backing-filename"] == "b.qcow2"
+    assert info["backing-filename-format"] == "qcow2"
+    assert to_raw_qemu(top, tmp_path / "after.raw") == before
+    # commit into the backing file, then the top is empty
+    expect = to_raw_qemu(top, tmp_path / "e.raw")
+    assert run(img, "commit", top).stdout.strip() == "Image committed."
+    qemu_check_clean(top)
+    qemu_check_clean(tmp_path / "b.qcow2")
+    assert to_raw_qemu(tmp_path / "b.qcow2", tmp_path / "b.raw") == expect
+    assert to_raw_qemu(top, tmp_path / "t.raw") == expect
+    m = json.loads(run("qemu-img", "map", "--output=json", top).stdout)
+    assert all(e["depth"] > 0 for e in m)
+    # no backing at all: the data moves into the image
+    run(img, "rebase", "-b", "", top)
+    assert "backing-filename" not in json.loads(
+        run("qemu-img", "info", "--output=json", top).stdout)
+    assert to_raw_qemu(top, tmp_path / "n.raw") == expect
+    qemu_check_clean(top)

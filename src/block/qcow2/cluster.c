@@ -570,9 +570,11 @@ int qcow2_write_compressed(struct bdev *bd, uint64_t offset, const void *buf, si
 	return 0;
 }
 
-static int zero_cluster(struct qcow2 *q, uint64_t guest, bool discard)
+static int zero_cluster(struct qcow2 *q, uint64_t guest, enum qcow2_unmap how)
 {
-	bool backing = q->bd->backing != NULL;
+	bool discard = how != QCOW2_WRITE_ZEROES;
+	/* Unallocating lets the backing file show through, as if there were none here. */
+	bool backing = q->bd->backing != NULL && how != QCOW2_UNALLOCATE;
 	uint64_t ne = 0, nbm = 0;
 	if (q->extl2) {
 		if (!discard || backing)
@@ -601,8 +603,9 @@ static int zero_cluster(struct qcow2 *q, uint64_t guest, bool discard)
 	return free_old(q, e, 0);
 }
 
-int qcow2_zero_or_discard(struct bdev *bd, uint64_t offset, uint64_t len, bool discard)
+int qcow2_zero_or_discard(struct bdev *bd, uint64_t offset, uint64_t len, enum qcow2_unmap how)
 {
+	bool discard = how != QCOW2_WRITE_ZEROES;
 	struct qcow2 *q = bd->opaque;
 	uint64_t cs = q->cluster_size;
 	while (len) {
@@ -611,7 +614,7 @@ int qcow2_zero_or_discard(struct bdev *bd, uint64_t offset, uint64_t len, bool d
 		bool whole = n == cs || (in == 0 && offset + n == bd->size);
 		int r = 0;
 		if (whole)
-			r = zero_cluster(q, offset, discard);
+			r = zero_cluster(q, offset, how);
 		else if (!discard)
 			r = write_in_cluster(q, offset, q->zero_cluster, (size_t)n);
 		if (r < 0)

@@ -178,12 +178,59 @@ static int qcow2_resize(struct bdev *bd, uint64_t size)
 
 static int qcow2_write_zeroes(struct bdev *bd, uint64_t offset, uint64_t len)
 {
-	return qcow2_zero_or_discard(bd, offset, len, false);
+	return qcow2_zero_or_discard(bd, offset, len, QCOW2_WRITE_ZEROES);
 }
 
 static int qcow2_discard(struct bdev *bd, uint64_t offset, uint64_t len)
 {
-	return qcow2_zero_or_discard(bd, offset, len, true);
+	return qcow2_zero_or_discard(bd, offset, len, QCOW2_DISCARD);
+}
+
+static int qcow2_make_empty(struct bdev *bd)
+{
+	int r = qcow2_zero_or_discard(bd, 0, bd->size, QCOW2_UNALLOCATE);
+	return r == 0 ? bdev_flush(bd) : r;
+}
+
+static int qcow2_set_backing(struct bdev *bd, const char *name, const char *format)
+{
+	struct qcow2 *q = bd->opaque;
+	char *n = name ? strdup(name) : NULL, *f = format ? strdup(format) : NULL;
+	if ((name && !n) || (format && !f)) {
+		free(n);
+		free(f);
+		return bdev_set_error(bd, -ENOMEM, "%s: out of memory", bd->filename);
+	}
+	if (name && strlen(name) > QCOW2_MAX_BACKING_NAME) {
+		free(n);
+		free(f);
+		return bdev_set_error(bd, -EINVAL, "%s: backing file name longer than %u bytes",
+				      bd->filename, QCOW2_MAX_BACKING_NAME);
+	}
+	int r = qcow2_flush(bd);
+	if (r < 0) {
+		free(n);
+		free(f);
+		return r;
+	}
+	char *old_n = q->h.backing_file, *old_f = q->h.backing_format;
+	q->h.backing_file = n;
+	q->h.backing_format = name ? f : NULL;
+	if (!name)
+		free(f);
+	r = qcow2_header_write(q);
+	if (r == 0)
+		r = bdev_sync(bd);
+	if (r < 0) {
+		free(q->h.backing_file);
+		free(q->h.backing_format);
+		q->h.backing_file = old_n;
+		q->h.backing_format = old_f;
+		return r;
+	}
+	free(old_n);
+	free(old_f);
+	return 0;
 }
 
 const struct bdev_driver bdev_qcow2_driver = {
@@ -200,4 +247,6 @@ const struct bdev_driver bdev_qcow2_driver = {
 	.write_zeroes = qcow2_write_zeroes,
 	.block_status = qcow2_block_status,
 	.resize = qcow2_resize,
+	.make_empty = qcow2_make_empty,
+	.set_backing = qcow2_set_backing,
 };

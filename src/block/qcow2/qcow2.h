@@ -194,7 +194,8 @@ int qcow2_write_compressed(struct bdev *bd, uint64_t offset, const void *buf, si
 size_t qcow2_compress_cluster(const struct bdev *bd, const void *raw, void *dst, size_t cap);
 int qcow2_write_precompressed(struct bdev *bd, uint64_t offset, const void *cdata, size_t clen,
 			      const void *raw, size_t rawlen);
-int qcow2_zero_or_discard(struct bdev *bd, uint64_t offset, uint64_t len, bool discard);
+enum qcow2_unmap { QCOW2_WRITE_ZEROES, QCOW2_DISCARD, QCOW2_UNALLOCATE };
+int qcow2_zero_or_discard(struct bdev *bd, uint64_t offset, uint64_t len, enum qcow2_unmap how);
 int qcow2_block_status(struct bdev *bd, uint64_t offset, uint64_t len, uint64_t *pnum,
 		       struct bdev_status *st);
 int qcow2_grow_l1(struct qcow2 *q, uint64_t min_entries);
