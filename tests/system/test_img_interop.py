@@ -118,6 +118,8 @@ def test_qemu_creates_we_read_and_write(build_dir, tmp_path, opts):
         "-c", "discard 1048576 65536", "-c", "write -P 0x22 2000000 100000", q)
     p = run(img, "check", q, check=False)
     assert p.returncode == 0, p.stdout + p.stderr
+    assert json.loads(run(img, "map", "--output=json", q).stdout) == json.loads(
+        run("qemu-img", "map", "--output=json", q).stdout)
     run(img, "convert", "-O", "raw", q, tmp_path / "v.raw")
     assert (tmp_path / "v.raw").read_bytes() == to_raw_qemu(q, tmp_path / "q.raw")
     run(writer, q, "qcow2", stdin=SCRIPT)

@@ -658,6 +658,11 @@ int qcow2_block_status(struct bdev *bd, uint64_t offset, uint64_t len, uint64_t 
 		enum qcow2_cluster_type t = qcow2_entry_type(q, e, bm, sc);
 		unsigned f = type_flags(q, t);
 		uint64_t host = (e & QCOW2_OFFSET_MASK) + in;
+		/* Zero or unallocated parts of a cluster that has a host cluster still say where
+		 * it is, as qemu-img map does. */
+		if (!(e & QCOW2_OFLAG_COMPRESSED) && (e & QCOW2_OFFSET_MASK) &&
+		    (t == QCOW2_CL_ZERO_ALLOC || (q->extl2 && t != QCOW2_CL_NORMAL)))
+			f |= BDEV_STATUS_OFFSET;
 		if (f & BDEV_STATUS_OFFSET) {
 			r = check_host(q, g, e);
 			if (r < 0)
