@@ -19,6 +19,9 @@ static const char usage[] =
 	"  snapshot [-l | -a snapshot | -c snapshot | -d snapshot] [-f fmt] [-q] filename\n"
 	"  rebase [-f fmt] [-u] [-p] [-q] -b backing_file [-F backing_fmt] filename\n"
 	"  commit [-f fmt] [-b base] [-d] [-p] [-q] filename\n"
+	"  amend [-f fmt] -o "
+	"compat=0.10|1.1,lazy_refcounts=on|off,backing_file=,backing_fmt=,size=\n"
+	"        filename\n"
 	"\n"
 	"create -o options (qcow2): compat=0.10|1.1, cluster_size=512..2M, refcount_bits=1..64,\n"
 	"  lazy_refcounts=on|off, extended_l2=on|off, compression_type=zlib|zstd,\n"
@@ -47,7 +50,7 @@ int main(int argc, char **argv)
 		{"create", cmd_create},	  {"info", cmd_info},	      {"check", cmd_check},
 		{"convert", cmd_convert}, {"map", cmd_map},	      {"resize", cmd_resize},
 		{"compare", cmd_compare}, {"snapshot", cmd_snapshot}, {"rebase", cmd_rebase},
-		{"commit", cmd_commit},
+		{"commit", cmd_commit},	  {"amend", cmd_amend},
 	};
 	for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++)
 		if (!strcmp(argv[1], cmds[i].name))

@@ -366,3 +366,29 @@ def test_rebase_and_commit(build_dir, tmp_path):
         run("qemu-img", "info", "--output=json", top).stdout)
     assert to_raw_qemu(top, tmp_path / "n.raw") == expect
     qemu_check_clean(top)
+
+
+def test_amend(build_dir, tmp_path):
+    img, writer = tools(build_dir)
+    path = tmp_path / "m.qcow2"
+    run("qemu-img", "create", "-q", "-f", "qcow2", "-o", "compat=0.10", path, "4M")
+    run("qemu-io", "-c", "write -P 5 0 1M", path)
+    run(img, "amend", "-o", "compat=1.1,lazy_refcounts=on", path)
+    qemu_check_clean(path)
+    data = json.loads(run("qemu-img", "info", "--output=json", path).stdout)[
+        "format-specific"]["data"]
+    assert data["compat"] == "1.1" and data["lazy-refcounts"] is True
+    run("qemu-io", "-c", "write -z 0 64k", path)  # a zero cluster: no way back to 0.10
+    p = run(img, "amend", "-o", "compat=0.10,lazy_refcounts=off", path, check=False)
+    assert p.returncode == 1 and "zero clusters" in p.stderr
+    run(img, "amend", "-o", "lazy_refcounts=off,size=8M", path)
+    info = json.loads(run("qemu-img", "info", "--output=json", path).stdout)
+    assert info["virtual-size"] == 8 << 20
+    assert info["format-specific"]["data"]["lazy-refcounts"] is False
+    qemu_check_clean(path)
+    other = tmp_path / "n.qcow2"
+    run("qemu-img", "create", "-q", "-f", "qcow2", other, "1M")
+    run(img, "amend", "-o", "compat=0.10", other)
+    assert json.loads(run("qemu-img", "info", "--output=json", other).stdout)[
+        "format-specific"]["data"]["compat"] == "0.10"
+    qemu_check_clean(other)

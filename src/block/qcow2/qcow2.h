@@ -232,6 +232,9 @@ enum { QCOW2_REPAIR_NONE = 0, QCOW2_REPAIR_LEAKS = 1, QCOW2_REPAIR_ALL = 2 };
  * check ran (the result says what it found), negative when it could not run. */
 int qcow2_check(struct bdev *bd, int repair, struct qcow2_check_result *res);
 
+/* amend.c: change the version (2 <-> 3) and the lazy-refcounts bit of an open image. */
+int qcow2_amend(struct bdev *bd, int version, int lazy_refcounts);
+
 /* create.c */
 struct qcow2_create_opts {
 	uint64_t size;
