@@ -89,7 +89,7 @@ static void print_json(struct bdev *bd, const char *path)
 			free(full);
 		}
 	}
-	printf("    \"dirty-flag\": %s\n}\n",
+	printf("    \"dirty-flag\": %s\n}",
 	       q && (q->h.incompat & QCOW2_INCOMPAT_DIRTY) ? "true" : "false");
 }
 
@@ -154,6 +154,7 @@ static void print_human(struct bdev *bd, const char *path)
 int cmd_info(int argc, char **argv)
 {
 	const char *fmt = NULL, *output = "human";
+	bool chain = false;
 	static const struct option longopts[] = {
 		{"output", required_argument, NULL, 'O'},
 		{"force-share", no_argument, NULL, 'U'},
@@ -166,8 +167,8 @@ int cmd_info(int argc, char **argv)
 		switch (c) {
 		case 'f': fmt = optarg; break;
 		case 'O': output = optarg; break;
-		case 'U':
-		case 'B': break;
+		case 'U': break;
+		case 'B': chain = true; break;
 		default: return 1;
 		}
 	}
@@ -180,13 +181,25 @@ int cmd_info(int argc, char **argv)
 		return 1;
 	}
 	const char *path = argv[optind];
-	struct bdev *bd = img_open(path, fmt, BDEV_NO_BACKING);
+	struct bdev *bd = img_open(path, fmt, chain ? 0 : BDEV_NO_BACKING);
 	if (!bd)
 		return 1;
-	if (!strcmp(output, "json"))
-		print_json(bd, path);
-	else
-		print_human(bd, path);
+	bool json = !strcmp(output, "json");
+	if (json && chain)
+		printf("[\n");
+	for (struct bdev *b = bd; b; b = chain ? bdev_backing(b) : NULL) {
+		const char *name = b == bd ? path : bdev_filename(b);
+		if (json) {
+			print_json(b, name);
+			printf(chain && bdev_backing(b) ? ",\n" : "\n");
+		} else {
+			if (b != bd)
+				printf("\n");
+			print_human(b, name);
+		}
+	}
+	if (json && chain)
+		printf("]\n");
 	bdev_close(bd);
 	return 0;
 }

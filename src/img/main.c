@@ -9,7 +9,7 @@ static const char usage[] =
 	"\n"
 	"commands (options as qemu-img's):\n"
 	"  create [-f fmt] [-o options] [-b backing_file [-F backing_fmt]] [-q] filename [size]\n"
-	"  info [-f fmt] [--output=human|json] [-U] filename\n"
+	"  info [-f fmt] [--output=human|json] [--backing-chain] [-U] filename\n"
 	"  check [-f fmt] [--output=human|json] [-r leaks|all] [-q] filename\n"
 	"  convert [-f fmt] [-O output_fmt] [-c] [-o options] [-p] [-m num] [-W] [-S size] [-q]\n"
 	"          [-n] filename output_filename\n"

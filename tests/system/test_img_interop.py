@@ -186,6 +186,10 @@ def test_info_json_matches_qemu(build_dir, tmp_path):
             for s in d.get("snapshots", []):
                 s.pop("date-sec"), s.pop("date-nsec")
         assert ours == theirs
+    chain = [json.loads(run(tool, "info", "--backing-chain", "--output=json",
+                            tmp_path / "a.qcow2").stdout) for tool in (img, "qemu-img")]
+    assert [d["filename"] for d in chain[0]] == [d["filename"] for d in chain[1]]
+    assert [d["format"] for d in chain[0]] == ["qcow2", "qcow2"]
 
 
 def test_check_exit_codes_and_repair(build_dir, tmp_path):
