@@ -21,6 +21,7 @@ int cmd_snapshot(int argc, char **argv);
 int cmd_rebase(int argc, char **argv);
 int cmd_commit(int argc, char **argv);
 int cmd_amend(int argc, char **argv);
+int cmd_measure(int argc, char **argv);
 
 struct qcow2;
 /* The snapshot table as qemu-img prints it ("Snapshot list:" ...). */

@@ -22,6 +22,7 @@ static const char usage[] =
 	"  amend [-f fmt] -o "
 	"compat=0.10|1.1,lazy_refcounts=on|off,backing_file=,backing_fmt=,size=\n"
 	"        filename\n"
+	"  measure [--output=human|json] [-O fmt] [-o options] [--size N | [-f fmt] filename]\n"
 	"\n"
 	"create -o options (qcow2): compat=0.10|1.1, cluster_size=512..2M, refcount_bits=1..64,\n"
 	"  lazy_refcounts=on|off, extended_l2=on|off, compression_type=zlib|zstd,\n"
@@ -50,7 +51,7 @@ int main(int argc, char **argv)
 		{"create", cmd_create},	  {"info", cmd_info},	      {"check", cmd_check},
 		{"convert", cmd_convert}, {"map", cmd_map},	      {"resize", cmd_resize},
 		{"compare", cmd_compare}, {"snapshot", cmd_snapshot}, {"rebase", cmd_rebase},
-		{"commit", cmd_commit},	  {"amend", cmd_amend},
+		{"commit", cmd_commit},	  {"amend", cmd_amend},	      {"measure", cmd_measure},
 	};
 	for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++)
 		if (!strcmp(argv[1], cmds[i].name))

@@ -396,3 +396,21 @@ def test_amend(build_dir, tmp_path):
     assert json.loads(run("qemu-img", "info", "--output=json", other).stdout)[
         "format-specific"]["data"]["compat"] == "0.10"
     qemu_check_clean(other)
+
+
+@pytest.mark.parametrize("args", [
+    ["-O", "qcow2", "--size", "0"],
+    ["-O", "qcow2", "--size", "100G"],
+    ["-O", "qcow2", "-o", "cluster_size=4k", "--size", "1G"],
+    ["-O", "qcow2", "-o", "cluster_size=512,refcount_bits=1", "--size", "3G"],
+    ["-O", "qcow2", "-o", "extended_l2=on", "--size", "10G"],
+    ["--output=json", "-O", "qcow2", "IMAGE"],
+    ["-O", "raw", "IMAGE"],
+])
+def test_measure_matches_qemu(build_dir, tmp_path, args):
+    img, writer = tools(build_dir)
+    path = tmp_path / "m.qcow2"
+    run(img, "create", "-q", "-f", "qcow2", path, "64M")
+    run(writer, path, "qcow2", stdin=SCRIPT)
+    args = [str(path) if a == "IMAGE" else a for a in args]
+    assert run(img, "measure", *args).stdout == run("qemu-img", "measure", *args).stdout
