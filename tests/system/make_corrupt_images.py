@@ -95,8 +95,12 @@ def _cases():
                                "cluster-aligned", "read"),
         "compressed_past_end": (lambda d: _u64(d, _l2(d) + 8, (1 << 62) | (1 << 40)),
                                 "compressed cluster", "read"),
-        "compressed_garbage": (lambda d: _u64(d, _l2(d) + 8, (1 << 62) | (_r64(d, 40) + 16)),
+        "compressed_over_l1": (lambda d: _u64(d, _l2(d) + 8, (1 << 62) | (_r64(d, 40) + 16)),
+                               "L1 or refcount table", "read"),
+        "compressed_garbage": (lambda d: _u64(d, _l2(d) + 8, (1 << 62) | (_l2(d) + 4096)),
                                "decompress", "read"),
+        "data_over_reftable": (lambda d: _u64(d, _l2(d), _r64(d, 48) | (1 << 63)),
+                               "L1 or refcount table", "read"),
     }
 
 

@@ -51,3 +51,8 @@ def test_corrupt_image_clean_error(build_dir, tmp_path, corpus, case):
     assert w.returncode in (0, 1), w.stderr
     if stage == "open":
         assert w.returncode == 1 and phrase in w.stderr
+    elif w.returncode == 1:
+        # damage found by a writer marks the image corrupt: later writers refuse
+        assert "now marked corrupt" in w.stderr, w.stderr
+        w2 = run(writer, path, "qcow2", stdin="w 0 512 6\n", check=False)
+        assert w2.returncode == 1 and "marked corrupt" in w2.stderr

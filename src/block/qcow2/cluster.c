@@ -63,9 +63,9 @@ static int corrupt(struct qcow2 *q, const char *fmt, unsigned long long a, unsig
 {
 	char msg[300];
 	snprintf(msg, sizeof(msg), fmt, a, b);
-	return bdev_set_error(q->bd, -EUCLEAN,
-			      "%s: %s; the image is corrupt (run 'vireo-img check')",
-			      q->bd->filename, msg);
+	bdev_set_error(q->bd, -EUCLEAN, "%s: %s; the image is corrupt (run 'vireo-img check')",
+		       q->bd->filename, msg);
+	return qcow2_signal_corruption(q);
 }
 
 static int l1_index(const struct qcow2 *q, uint64_t guest)
@@ -149,6 +149,17 @@ int qcow2_get_entry(struct qcow2 *q, uint64_t guest, uint64_t *e, uint64_t *bm)
 	return 0;
 }
 
+/* Does [off, off+len) overlap the header, the active L1 table or the refcount table?  Data
+ * there would be written over metadata (or freed from under it): cheap to check on every
+ * access, as qemu's default overlap check does. */
+static bool overlaps_metadata(const struct qcow2 *q, uint64_t off, uint64_t len)
+{
+	uint64_t l1_end = align_up(q->h.l1_offset + (uint64_t)q->h.l1_size * 8, q->cluster_size);
+	uint64_t rt_end = q->h.reftable_offset + (uint64_t)q->h.reftable_clusters * q->cluster_size;
+	return off < q->cluster_size || (off < l1_end && q->h.l1_offset < off + len) ||
+	       (off < rt_end && q->h.reftable_offset < off + len);
+}
+
 /* Validate a data cluster offset from an L2 entry. */
 static int check_host(struct qcow2 *q, uint64_t guest, uint64_t e)
 {
@@ -156,10 +167,10 @@ static int check_host(struct qcow2 *q, uint64_t guest, uint64_t e)
 	if (host % q->cluster_size)
 		return corrupt(q, "L2 entry %#llx for guest offset %#llx is not cluster-aligned", e,
 			       guest);
-	if (host < q->cluster_size || host >= q->file_size)
+	if (host >= q->file_size || overlaps_metadata(q, host, q->cluster_size))
 		return corrupt(q,
-			       "L2 entry %#llx for guest offset %#llx points into the header or "
-			       "past the end of the file",
+			       "L2 entry %#llx for guest offset %#llx points past the end of the "
+			       "file or into the header, L1 or refcount table",
 			       e, guest);
 	return 0;
 }
@@ -186,21 +197,36 @@ static int check_bitmap(struct qcow2 *q, uint64_t guest, uint64_t e, uint64_t bm
 	return 0;
 }
 
+/* Validate what an L2 entry points at before a write replaces (and frees) it. */
+static int check_old(struct qcow2 *q, uint64_t guest, uint64_t e)
+{
+	if (e & QCOW2_OFLAG_COMPRESSED) {
+		uint64_t host, clen;
+		qcow2_compressed_desc(q->h.cluster_bits, e, &host, &clen);
+		if (host >= q->file_size || overlaps_metadata(q, host, clen))
+			return corrupt(q,
+				       "compressed cluster descriptor %#llx for guest offset %#llx "
+				       "points past the end of the file or into the header, L1 or "
+				       "refcount table",
+				       e, guest);
+		return 0;
+	}
+	return (e & QCOW2_OFFSET_MASK) ? check_host(q, guest, e) : 0;
+}
+
 /* The whole content of a compressed cluster, decompressed into q->dbuf. */
 static int read_compressed(struct qcow2 *q, uint64_t guest, uint64_t e)
 {
 	uint64_t host, clen;
 	qcow2_compressed_desc(q->h.cluster_bits, e, &host, &clen);
-	if (host < q->cluster_size || host >= q->file_size)
-		return corrupt(q,
-			       "compressed cluster descriptor %#llx for guest offset %#llx points "
-			       "into the header or past the end of the file",
-			       e, guest);
+	int r = check_old(q, guest, e);
+	if (r < 0)
+		return r;
 	if (clen > q->file_size - host)
 		clen = q->file_size - host;
 	if (clen > 2 * q->cluster_size)
 		clen = 2 * q->cluster_size;
-	int r = bdev_pread(q->bd, host, q->cbuf, clen, "compressed cluster");
+	r = bdev_pread(q->bd, host, q->cbuf, clen, "compressed cluster");
 	if (r < 0)
 		return r;
 	if (qcow2_decompress(q->h.compression_type, q->cbuf, clen, q->dbuf, q->cluster_size) < 0)
@@ -334,7 +360,9 @@ static int free_old(struct qcow2 *q, uint64_t e, uint64_t keep_host)
 	if (e & QCOW2_OFLAG_COMPRESSED) {
 		uint64_t host, clen;
 		qcow2_compressed_desc(q->h.cluster_bits, e, &host, &clen);
-		if (host + clen > q->file_size)
+		if (host >= q->file_size)
+			return 0; /* refused by check_old() before any write */
+		if (clen > q->file_size - host)
 			clen = q->file_size - host;
 		return qcow2_free_range(q, host, clen);
 	}
@@ -361,8 +389,8 @@ static int write_in_cluster(struct qcow2 *q, uint64_t guest, const uint8_t *buf,
 	uint64_t host = e & QCOW2_OFFSET_MASK;
 	bool copied = e & QCOW2_OFLAG_COPIED;
 	bool compressed = e & QCOW2_OFLAG_COMPRESSED;
-	if (r == 0 && host && !compressed)
-		r = check_host(q, guest, e);
+	if (r == 0)
+		r = check_old(q, guest, e);
 	if (r < 0)
 		return r;
 	uint64_t sc_size = 1ull << q->sc_bits;
@@ -534,7 +562,9 @@ int qcow2_write_precompressed(struct bdev *bd, uint64_t offset, const void *cdat
 		return r;
 	uint64_t idx = (offset >> q->h.cluster_bits) & (q_l2_entries(q) - 1);
 	entry_at(q, l2, idx, &e, &bm);
-	r = qcow2_alloc_bytes(q, clen, &host);
+	r = check_old(q, offset, e);
+	if (r == 0)
+		r = qcow2_alloc_bytes(q, clen, &host);
 	if (r == 0)
 		r = bdev_pwrite(bd, host, cdata, clen, "compressed data");
 	if (r == 0)
@@ -598,6 +628,9 @@ static int zero_cluster(struct qcow2 *q, uint64_t guest, enum qcow2_unmap how)
 		return r;
 	uint64_t idx = (guest >> q->h.cluster_bits) & (q_l2_entries(q) - 1);
 	entry_at(q, l2, idx, &e, &bm);
+	r = check_old(q, guest, e);
+	if (r < 0)
+		return r;
 	set_entry(q, l2, idx, ne, nbm);
 	tcache_mark_dirty(q->l2_cache, l2);
 	return free_old(q, e, 0);

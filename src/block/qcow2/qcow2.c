@@ -40,6 +40,21 @@ static int qcow2_flush(struct bdev *bd)
 	return r;
 }
 
+int qcow2_signal_corruption(struct qcow2 *q)
+{
+	struct bdev *bd = q->bd;
+	if (!q->mark_corrupt || q->h.version < 3 || (q->h.incompat & QCOW2_INCOMPAT_CORRUPT))
+		return -EUCLEAN;
+	q->h.incompat |= QCOW2_INCOMPAT_CORRUPT;
+	if (qcow2_header_write_incompat(q) == 0 && bdev_sync(bd) == 0) {
+		size_t n = strlen(bd->err);
+		snprintf(bd->err + n, sizeof(bd->err) - n,
+			 " (the image is now marked corrupt: no more writes until 'vireo-img check "
+			 "-r all' repairs it)");
+	}
+	return -EUCLEAN;
+}
+
 static int load_l1(struct qcow2 *q)
 {
 	uint64_t n = q->h.l1_size;
@@ -106,6 +121,7 @@ static int qcow2_open(struct bdev *bd, unsigned flags)
 	if (!q->zero_cluster || !q->bounce || !q->cbuf || !q->dbuf || !q->l2_cache || !q->rb_cache)
 		return bdev_set_error(bd, -ENOMEM, "%s: out of memory", bd->filename);
 	tcache_set_depends(q->l2_cache, q->rb_cache);
+	q->mark_corrupt = bd->writable && !(flags & BDEV_CHECK);
 	r = load_l1(q);
 	if (r == 0)
 		r = qcow2_refcount_load(q);

@@ -114,6 +114,7 @@ struct qcow2 {
 	uint8_t *bounce;       /* cluster_size scratch for copy-on-write */
 	uint8_t *cbuf;	       /* compressed-data scratch */
 	uint8_t *dbuf;	       /* decompressed-cluster scratch */
+	bool mark_corrupt;     /* writable, not opened for check: set the corrupt bit on damage */
 };
 
 static inline uint64_t q_offset_in_cluster(const struct qcow2 *q, uint64_t off)
@@ -139,6 +140,10 @@ int qcow2_header_serialize(const struct qcow2_header *h, uint8_t *buf, size_t cl
 int qcow2_header_write(struct qcow2 *q);
 /* Write the incompatible feature bits of q->h to the file. */
 int qcow2_header_write_incompat(struct qcow2 *q);
+
+/* qcow2.c: metadata found damaged (message already in bd->err): on a writable image set the
+ * corrupt bit, so no later writer spreads the damage, and say so.  Returns -EUCLEAN. */
+int qcow2_signal_corruption(struct qcow2 *q);
 
 /* refcount.c */
 uint64_t qcow2_rc_get_entry(const void *block, uint64_t index, uint32_t order);

@@ -87,14 +87,15 @@ static int get_block(struct qcow2 *q, uint64_t ti, void **block)
 		return 0;
 	uint64_t off = q->reftable[ti] & ~511ull;
 	if (off % q->cluster_size || off < q->cluster_size || off > q->file_size ||
-	    q->cluster_size > q->file_size - off)
-		return bdev_set_error(
-			q->bd, -EUCLEAN,
-			"%s: refcount table entry %llu (%#llx) is invalid (unaligned, "
-			"in the header or past the end of the file); run 'vireo-img "
-			"check -r all'",
-			q->bd->filename, (unsigned long long)ti,
-			(unsigned long long)q->reftable[ti]);
+	    q->cluster_size > q->file_size - off) {
+		bdev_set_error(q->bd, -EUCLEAN,
+			       "%s: refcount table entry %llu (%#llx) is invalid (unaligned, "
+			       "in the header or past the end of the file); run 'vireo-img "
+			       "check -r all'",
+			       q->bd->filename, (unsigned long long)ti,
+			       (unsigned long long)q->reftable[ti]);
+		return qcow2_signal_corruption(q);
+	}
 	return tcache_get(q->rb_cache, off, block);
 }
 
@@ -229,12 +230,13 @@ int qcow2_update_refcount(struct qcow2 *q, uint64_t offset, uint64_t len, int64_
 		int r = qcow2_get_refcount(q, i, &rc);
 		if (r < 0)
 			return r;
-		if (delta < 0 && rc < (uint64_t)-delta)
-			return bdev_set_error(
-				q->bd, -EUCLEAN,
-				"%s: refcount of the cluster at %#llx would drop below "
-				"zero; run 'vireo-img check -r all'",
-				q->bd->filename, (unsigned long long)(i * q->cluster_size));
+		if (delta < 0 && rc < (uint64_t)-delta) {
+			bdev_set_error(q->bd, -EUCLEAN,
+				       "%s: refcount of the cluster at %#llx would drop below "
+				       "zero; run 'vireo-img check -r all'",
+				       q->bd->filename, (unsigned long long)(i * q->cluster_size));
+			return qcow2_signal_corruption(q);
+		}
 		r = set_refcount(q, i, rc + (uint64_t)delta);
 		if (r < 0)
 			return r;
