@@ -89,6 +89,8 @@ def _cases():
                               "L1 entry", "read"),
         "l1_entry_into_header": (lambda d: _u64(d, _r64(d, 40), 512 | (1 << 63)), "L1 entry",
                                  "read"),
+        "l1_entry_over_reftable": (lambda d: _u64(d, _r64(d, 40), _r64(d, 48) | (1 << 63)),
+                                   "L1 entry", "read"),
         "l2_entry_past_end": (lambda d: _u64(d, _l2(d), (1 << 40) | (1 << 63)), "L2 entry",
                               "read"),
         "l2_entry_unaligned": (lambda d: _u64(d, _l2(d), _r64(d, _l2(d)) + 512),

@@ -83,10 +83,11 @@ static int get_l2_read(struct qcow2 *q, uint64_t guest, void **l2)
 	uint64_t off = q->l1[i] & QCOW2_OFFSET_MASK;
 	if (!off)
 		return 0;
-	if (off % q->cluster_size || off < q->cluster_size || off >= q->file_size)
+	if (off % q->cluster_size || off >= q->file_size ||
+	    qcow2_overlaps_metadata(q, off, q->cluster_size))
 		return corrupt(q,
-			       "L1 entry %llu (%#llx) points into the header, past the end of the "
-			       "file or at an unaligned L2 table",
+			       "L1 entry %llu (%#llx) points past the end of the file, at an "
+			       "unaligned L2 table or over the header, L1 or refcount table",
 			       i, q->l1[i]);
 	return tcache_get(q->l2_cache, off, l2);
 }
@@ -149,17 +150,6 @@ int qcow2_get_entry(struct qcow2 *q, uint64_t guest, uint64_t *e, uint64_t *bm)
 	return 0;
 }
 
-/* Does [off, off+len) overlap the header, the active L1 table or the refcount table?  Data
- * there would be written over metadata (or freed from under it): cheap to check on every
- * access, as qemu's default overlap check does. */
-static bool overlaps_metadata(const struct qcow2 *q, uint64_t off, uint64_t len)
-{
-	uint64_t l1_end = align_up(q->h.l1_offset + (uint64_t)q->h.l1_size * 8, q->cluster_size);
-	uint64_t rt_end = q->h.reftable_offset + (uint64_t)q->h.reftable_clusters * q->cluster_size;
-	return off < q->cluster_size || (off < l1_end && q->h.l1_offset < off + len) ||
-	       (off < rt_end && q->h.reftable_offset < off + len);
-}
-
 /* Validate a data cluster offset from an L2 entry. */
 static int check_host(struct qcow2 *q, uint64_t guest, uint64_t e)
 {
@@ -167,7 +157,7 @@ static int check_host(struct qcow2 *q, uint64_t guest, uint64_t e)
 	if (host % q->cluster_size)
 		return corrupt(q, "L2 entry %#llx for guest offset %#llx is not cluster-aligned", e,
 			       guest);
-	if (host >= q->file_size || overlaps_metadata(q, host, q->cluster_size))
+	if (host >= q->file_size || qcow2_overlaps_metadata(q, host, q->cluster_size))
 		return corrupt(q,
 			       "L2 entry %#llx for guest offset %#llx points past the end of the "
 			       "file or into the header, L1 or refcount table",
@@ -203,7 +193,7 @@ static int check_old(struct qcow2 *q, uint64_t guest, uint64_t e)
 	if (e & QCOW2_OFLAG_COMPRESSED) {
 		uint64_t host, clen;
 		qcow2_compressed_desc(q->h.cluster_bits, e, &host, &clen);
-		if (host >= q->file_size || overlaps_metadata(q, host, clen))
+		if (host >= q->file_size || qcow2_overlaps_metadata(q, host, clen))
 			return corrupt(q,
 				       "compressed cluster descriptor %#llx for guest offset %#llx "
 				       "points past the end of the file or into the header, L1 or "
@@ -312,7 +302,8 @@ static int data_run(struct qcow2 *q, uint64_t guest, uint64_t len, bool owned, u
 				return r;
 			first = h;
 		} else if (h != first + (i - idx) * q->cluster_size ||
-			   h + q->cluster_size > q->file_size) {
+			   h + q->cluster_size > q->file_size ||
+			   qcow2_overlaps_metadata(q, h, q->cluster_size)) {
 			break;
 		}
 		avail += q->cluster_size - (i == idx ? in : 0);

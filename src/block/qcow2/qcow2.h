@@ -126,6 +126,17 @@ static inline uint64_t q_l2_entries(const struct qcow2 *q)
 	return 1ull << q->l2_bits;
 }
 
+/* Does [off, off+len) overlap the header, the active L1 table or the refcount table?  Data
+ * there would be written over metadata (or freed from under it): cheap to check on every
+ * access, as qemu's default overlap check does. */
+static inline bool qcow2_overlaps_metadata(const struct qcow2 *q, uint64_t off, uint64_t len)
+{
+	uint64_t l1_end = align_up(q->h.l1_offset + (uint64_t)q->h.l1_size * 8, q->cluster_size);
+	uint64_t rt_end = q->h.reftable_offset + (uint64_t)q->h.reftable_clusters * q->cluster_size;
+	return off < q->cluster_size || (off < l1_end && q->h.l1_offset < off + len) ||
+	       (off < rt_end && q->h.reftable_offset < off + len);
+}
+
 /* header.c */
 /* Parse and validate the header at the start of buf (the first cluster, or fewer bytes when
  * the file is shorter: len).  file_size bounds every offset.  Errors name `name` and the

@@ -86,12 +86,12 @@ static int get_block(struct qcow2 *q, uint64_t ti, void **block)
 	if (ti >= q->reftable_entries || q->reftable[ti] == 0)
 		return 0;
 	uint64_t off = q->reftable[ti] & ~511ull;
-	if (off % q->cluster_size || off < q->cluster_size || off > q->file_size ||
-	    q->cluster_size > q->file_size - off) {
+	if (off % q->cluster_size || off > q->file_size || q->cluster_size > q->file_size - off ||
+	    qcow2_overlaps_metadata(q, off, q->cluster_size)) {
 		bdev_set_error(q->bd, -EUCLEAN,
 			       "%s: refcount table entry %llu (%#llx) is invalid (unaligned, "
-			       "in the header or past the end of the file); run 'vireo-img "
-			       "check -r all'",
+			       "past the end of the file or over the header, L1 or refcount "
+			       "table); run 'vireo-img check -r all'",
 			       q->bd->filename, (unsigned long long)ti,
 			       (unsigned long long)q->reftable[ti]);
 		return qcow2_signal_corruption(q);
