@@ -7,7 +7,8 @@
  *     z OFF LEN         write zeroes        d OFF LEN   discard
  *     c OFF LEN GEN     write whole clusters compressed (tagged as w)
  *     f                 flush, then print "flushed" (the test's acknowledgement)
- *   test_block_writer IMAGE FORMAT --torture SEED   random writes/zeroes/flushes for ever,
+ *   test_block_writer IMAGE FORMAT --torture SEED   random writes (some of whole clusters,
+ *     compressed), zeroes and flushes for ever,
  *     printing "w OFF LEN GEN", "z OFF LEN", and "f GEN" after each completed flush. */
 #include <stdio.h>
 #include <stdlib.h>
@@ -48,7 +49,17 @@ static int torture(struct bdev *bd, uint64_t seed)
 			len = bdev_size(bd) - off;
 		unsigned op = (unsigned)(next() % 16);
 		int r;
-		if (op < 12) {
+		uint64_t cs = bdev_cluster_size(bd);
+		if (op == 11 && cs && cs <= sizeof(buf)) {
+			/* a whole cluster, compressed (its tagged content compresses well) */
+			off = off / cs * cs;
+			len = bdev_size(bd) - off < cs ? bdev_size(bd) - off : cs;
+			fill(buf, off, len, gen);
+			printf("w %llu %llu %llu\n", (unsigned long long)off,
+			       (unsigned long long)len, (unsigned long long)gen);
+			r = bdev_write_compressed(bd, off, buf, len);
+			gen++;
+		} else if (op < 12) {
 			fill(buf, off, len, gen);
 			printf("w %llu %llu %llu\n", (unsigned long long)off,
 			       (unsigned long long)len, (unsigned long long)gen);
