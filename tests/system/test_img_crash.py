@@ -1,8 +1,9 @@
 """Crash torture of the block library's qcow2 writes: a writer doing random writes (some
 compressed), zeroes and flushes is killed with SIGKILL at random instants, over and over (on
-the same images).  After every kill both our check and `qemu-img check` must find no corruption (leaks are
-allowed), and every sector must read back as the last flush-acknowledged content or as one
-of the writes issued after that flush (nothing acknowledged is lost)."""
+the same images).  After every kill both our check and `qemu-img check` must find no
+corruption (leaks are allowed), and every sector must read back as the last
+flush-acknowledged content or as one of the writes issued after that flush (nothing
+acknowledged is lost)."""
 
 from __future__ import annotations
 
