@@ -414,3 +414,20 @@ def test_measure_matches_qemu(build_dir, tmp_path, args):
     run(writer, path, "qcow2", stdin=SCRIPT)
     args = [str(path) if a == "IMAGE" else a for a in args]
     assert run(img, "measure", *args).stdout == run("qemu-img", "measure", *args).stdout
+
+
+def test_refcount_table_growth_qemu_checks(build_dir, tmp_path):
+    """512-byte clusters with 64-bit refcounts: 4 MiB of data outgrow the first refcount
+    table, which moves; qemu must find the result consistent."""
+    img, writer = tools(build_dir)
+    path = tmp_path / "g.qcow2"
+    run(img, "create", "-q", "-f", "qcow2", "-o", "cluster_size=512,refcount_bits=64", path,
+        "64M")
+    script = "".join(f"w {i << 20} 65536 {i + 1}\n" for i in range(64)) + "f\n"
+    run(writer, path, "qcow2", stdin=script)
+    with open(path, "rb") as f:
+        assert struct.unpack(">I", f.read(60)[56:60])[0] > 1
+    qemu_check_clean(path)
+    model = bytearray(64 * MiB)
+    apply_ops(model, script)
+    assert to_raw_qemu(path, tmp_path / "g.raw") == bytes(model)
