@@ -45,6 +45,98 @@ static bool all_zero(const uint8_t *p, size_t n)
 	return true;
 }
 
+struct pipeline {
+	struct batch b;
+	pthread_t *th;
+	size_t started;
+};
+
+static int batch_alloc(struct batch *b, const struct bdev *out, size_t per_batch, size_t cs)
+{
+	memset(b, 0, sizeof(*b));
+	b->out = out;
+	b->cs = cs;
+	b->raw = malloc(per_batch * cs);
+	b->comp = malloc(per_batch * cs);
+	b->clen = calloc(per_batch, sizeof(size_t));
+	b->skip = calloc(per_batch, sizeof(bool));
+	b->off = calloc(per_batch, sizeof(uint64_t));
+	return b->raw && b->comp && b->clen && b->skip && b->off ? 0 : -1;
+}
+
+static void batch_free(struct batch *b)
+{
+	free(b->raw);
+	free(b->comp);
+	free(b->clen);
+	free(b->skip);
+	free(b->off);
+}
+
+/* Read up to per_batch clusters from *off: zero runs known from block status are not read,
+ * data runs are read with one call each. */
+static int batch_read(struct batch *b, struct bdev *src, uint64_t *off, size_t per_batch)
+{
+	uint64_t size = bdev_size(src), cs = b->cs;
+	uint64_t blen = size - *off < per_batch * cs ? size - *off : per_batch * cs;
+	b->n = (size_t)((blen + cs - 1) / cs);
+	memset(b->raw, 0, b->n * cs);
+	for (uint64_t pos = 0; pos < blen;) {
+		uint64_t n;
+		struct bdev_status st;
+		if (bdev_chain_status(src, *off + pos, blen - pos, &n, &st) < 0 ||
+		    (!((st.flags & BDEV_STATUS_ZERO) && !(st.flags & BDEV_STATUS_DATA)) &&
+		     bdev_read(src, *off + pos, b->raw + pos, n) < 0)) {
+			img_error("%s", bdev_error(src));
+			return -1;
+		}
+		pos += n;
+	}
+	for (size_t i = 0; i < b->n; i++) {
+		b->off[i] = *off + i * cs;
+		b->clen[i] = 0;
+		b->skip[i] = all_zero(b->raw + i * cs, cs);
+	}
+	*off += blen;
+	return 0;
+}
+
+static void batch_start(struct pipeline *p, size_t nthreads)
+{
+	atomic_store(&p->b.next, 0);
+	p->started = 0;
+	for (size_t t = 0; t < nthreads; t++)
+		if (pthread_create(&p->th[t], NULL, compress_worker, &p->b) == 0)
+			p->started++;
+}
+
+static void batch_join(struct pipeline *p)
+{
+	if (p->started == 0)
+		compress_worker(&p->b);
+	for (size_t t = 0; t < p->started; t++)
+		pthread_join(p->th[t], NULL);
+	p->started = 0;
+}
+
+static int batch_write(struct batch *b, struct bdev *out, uint64_t size)
+{
+	for (size_t i = 0; i < b->n; i++) {
+		uint64_t o = b->off[i];
+		size_t len = size - o < b->cs ? (size_t)(size - o) : b->cs;
+		if (b->skip[i])
+			continue;
+		if (bdev_write_precompressed(out, o, b->comp + i * b->cs, b->clen[i],
+					     b->raw + i * b->cs, len) < 0) {
+			img_error("%s", bdev_error(out));
+			return -1;
+		}
+	}
+	return 0;
+}
+
+/* Two batches in flight: while the workers compress one, this thread stores the previous one
+ * and reads the next. */
 static int convert_compressed(struct bdev *src, struct bdev *out, bool progress)
 {
 	size_t cs = bdev_cluster_size(out);
@@ -53,72 +145,48 @@ static int convert_compressed(struct bdev *src, struct bdev *out, bool progress)
 	if (nthreads > 64)
 		nthreads = 64;
 	size_t per_batch = 32 * nthreads;
-	struct batch b = {.out = out, .cs = cs};
-	b.raw = malloc(per_batch * cs);
-	b.comp = malloc(per_batch * cs);
-	b.clen = calloc(per_batch, sizeof(size_t));
-	b.skip = calloc(per_batch, sizeof(bool));
-	b.off = calloc(per_batch, sizeof(uint64_t));
-	pthread_t *th = calloc(nthreads, sizeof(pthread_t));
+	struct pipeline p[2];
 	int r = 0;
-	if (!b.raw || !b.comp || !b.clen || !b.skip || !b.off || !th) {
+	for (int k = 0; k < 2; k++) {
+		p[k].th = calloc(nthreads, sizeof(pthread_t));
+		p[k].started = 0;
+		if (batch_alloc(&p[k].b, out, per_batch, cs) < 0 || !p[k].th)
+			r = -1;
+	}
+	if (r < 0)
 		img_error("out of memory");
-		r = -1;
+	uint64_t size = bdev_size(src), off = 0;
+	int cur = 0;
+	bool busy = false; /* p[cur] is being compressed */
+	if (r == 0 && off < size) {
+		r = batch_read(&p[cur].b, src, &off, per_batch);
+		if (r == 0) {
+			batch_start(&p[cur], nthreads);
+			busy = true;
+		}
 	}
-	uint64_t size = bdev_size(src);
-	for (uint64_t off = 0; r == 0 && off < size;) {
-		/* One batch: zero runs known from block status are not read, data runs are read
-		 * with one call each. */
-		uint64_t blen = size - off < per_batch * cs ? size - off : per_batch * cs;
-		b.n = (size_t)((blen + cs - 1) / cs);
-		memset(b.raw, 0, b.n * cs);
-		for (uint64_t pos = 0; pos < blen && r == 0;) {
-			uint64_t n;
-			struct bdev_status st;
-			if (bdev_chain_status(src, off + pos, blen - pos, &n, &st) < 0 ||
-			    (!((st.flags & BDEV_STATUS_ZERO) && !(st.flags & BDEV_STATUS_DATA)) &&
-			     bdev_read(src, off + pos, b.raw + pos, n) < 0)) {
-				img_error("%s", bdev_error(src));
-				r = -1;
-			}
-			pos += n;
+	while (r == 0 && busy) {
+		int nxt = !cur;
+		bool more = off < size;
+		if (more)
+			r = batch_read(&p[nxt].b, src, &off, per_batch);
+		batch_join(&p[cur]);
+		busy = false;
+		if (r == 0 && more) {
+			batch_start(&p[nxt], nthreads);
+			busy = true;
 		}
-		if (r < 0)
-			break;
-		for (size_t i = 0; i < b.n; i++) {
-			b.off[i] = off + i * cs;
-			b.clen[i] = 0;
-			b.skip[i] = all_zero(b.raw + i * cs, cs);
-		}
-		off += blen;
-		atomic_store(&b.next, 0);
-		size_t started = 0;
-		for (size_t t = 0; t < nthreads; t++)
-			if (pthread_create(&th[t], NULL, compress_worker, &b) == 0)
-				started++;
-		if (started == 0)
-			compress_worker(&b);
-		for (size_t t = 0; t < started; t++)
-			pthread_join(th[t], NULL);
-		for (size_t i = 0; i < b.n && r == 0; i++) {
-			uint64_t o = b.off[i];
-			size_t len = size - o < cs ? (size_t)(size - o) : cs;
-			if (b.skip[i])
-				continue;
-			if (bdev_write_precompressed(out, o, b.comp + i * cs, b.clen[i],
-						     b.raw + i * cs, len) < 0) {
-				img_error("%s", bdev_error(out));
-				r = -1;
-			}
-		}
+		if (r == 0)
+			r = batch_write(&p[cur].b, out, size);
 		img_progress(progress, 100.0 * (double)off / (double)size);
+		cur = nxt;
 	}
-	free(b.raw);
-	free(b.comp);
-	free(b.clen);
-	free(b.skip);
-	free(b.off);
-	free(th);
+	if (busy)
+		batch_join(&p[cur]);
+	for (int k = 0; k < 2; k++) {
+		batch_free(&p[k].b);
+		free(p[k].th);
+	}
 	return r;
 }
 
