@@ -202,6 +202,26 @@ enum qcow2_cluster_type qcow2_entry_type(const struct qcow2 *q, uint64_t entry, 
 /* Decode a compressed cluster descriptor into host offset and byte length. */
 void qcow2_compressed_desc(uint32_t cluster_bits, uint64_t entry, uint64_t *host, uint64_t *len);
 uint64_t qcow2_compressed_entry(uint32_t cluster_bits, uint64_t host, uint64_t len);
+#define QCOW2_L2_ALL_ALLOC 0x00000000ffffffffull /* extended L2: every subcluster allocated */
+#define QCOW2_L2_ALL_ZERO  0xffffffff00000000ull /* extended L2: every subcluster reads zero */
+/* Entry i of an L2 table (bitmap 0 without extended L2), and setting it. */
+void qcow2_l2_entry(const struct qcow2 *q, const void *l2, uint64_t i, uint64_t *e, uint64_t *bm);
+void qcow2_l2_set(const struct qcow2 *q, void *l2, uint64_t i, uint64_t e, uint64_t bm);
+int qcow2_l1_index(const struct qcow2 *q, uint64_t guest);
+/* The L2 table of a guest offset: for reading (*l2 NULL when none), or for writing (allocated
+ * or copied from a shared one, so it may be modified).  Valid until the next cache use. */
+int qcow2_l2_for_read(struct qcow2 *q, uint64_t guest, void **l2);
+int qcow2_l2_for_write(struct qcow2 *q, uint64_t guest, void **l2);
+/* Validation of what an entry points at (errors mark a writable image corrupt). */
+int qcow2_check_host(struct qcow2 *q, uint64_t guest, uint64_t e);
+int qcow2_check_bitmap(struct qcow2 *q, uint64_t guest, uint64_t e, uint64_t bm);
+int qcow2_check_old(struct qcow2 *q, uint64_t guest, uint64_t e);
+/* Read [guest, guest+len) inside one cluster. */
+int qcow2_read_in_cluster(struct qcow2 *q, uint64_t guest, uint8_t *buf, size_t len);
+/* Bytes from guest mapping to one contiguous run of plain data clusters (only clusters this
+ * image alone references when `owned`); *n 0 when the first cluster is not plain data. */
+int qcow2_data_run(struct qcow2 *q, uint64_t guest, uint64_t len, bool owned, uint64_t *host,
+		   uint64_t *n);
 /* Read the L2 entry (and bitmap) of a guest offset. */
 int qcow2_get_entry(struct qcow2 *q, uint64_t guest, uint64_t *entry, uint64_t *bitmap);
 int qcow2_read(struct bdev *bd, uint64_t offset, void *buf, size_t len);
