@@ -190,9 +190,12 @@ static int convert_compressed(struct bdev *src, struct bdev *out, bool progress)
 	return r;
 }
 
+/* top_only (-B): the output has the source's backing file below it, so only what the source's
+ * top image allocates is copied, and zeros there must be written as zeroes. */
 static int convert_plain(struct bdev *src, struct bdev *out, uint64_t sparse, bool existing,
-			 bool progress)
+			 bool top_only, bool progress)
 {
+	existing |= top_only;
 	const size_t chunk = 2u << 20;
 	uint8_t *buf = malloc(chunk);
 	if (!buf) {
@@ -205,10 +208,15 @@ static int convert_plain(struct bdev *src, struct bdev *out, uint64_t sparse, bo
 		uint64_t n;
 		struct bdev_status st;
 		uint64_t want = size - off < chunk ? size - off : chunk;
-		if (bdev_chain_status(src, off, want, &n, &st) < 0) {
+		if ((top_only ? bdev_block_status(src, off, want, &n, &st)
+			      : bdev_chain_status(src, off, want, &n, &st)) < 0) {
 			img_error("%s", bdev_error(src));
 			r = -1;
 			break;
+		}
+		if (top_only && !(st.flags & BDEV_STATUS_ALLOCATED)) {
+			off += n;
+			continue;
 		}
 		if ((st.flags & BDEV_STATUS_ZERO) && !(st.flags & BDEV_STATUS_DATA)) {
 			if (existing && bdev_write_zeroes(out, off, n) < 0) {
@@ -320,8 +328,8 @@ int cmd_convert(int argc, char **argv)
 		img_error("convert: -c (compression) needs -O qcow2");
 		return 1;
 	}
-	if (o.backing_file) {
-		img_error("convert: -B is not supported yet");
+	if (o.backing_file && (compress || strcmp(o.fmt, "qcow2") || existing)) {
+		img_error("convert: -B needs -O qcow2, without -c or -n");
 		return 1;
 	}
 	struct bdev *src = img_open(in, fmt, 0);
@@ -348,7 +356,8 @@ int cmd_convert(int argc, char **argv)
 	}
 	img_progress(progress, 0);
 	int r = compress ? convert_compressed(src, out, progress)
-			 : convert_plain(src, out, sparse, existing, progress);
+			 : convert_plain(src, out, sparse, existing, o.backing_file != NULL,
+					 progress);
 	if (r == 0 && bdev_flush(out) < 0) {
 		img_error("%s", bdev_error(out));
 		r = -1;

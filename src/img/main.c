@@ -12,7 +12,7 @@ static const char usage[] =
 	"  info [-f fmt] [--output=human|json] [--backing-chain] [-U] filename\n"
 	"  check [-f fmt] [--output=human|json] [-r leaks|all] [-q] filename\n"
 	"  convert [-f fmt] [-O output_fmt] [-c] [-o options] [-p] [-m num] [-W] [-S size] [-q]\n"
-	"          [-n] filename output_filename\n"
+	"          [-n] [-B backing_file [-F backing_fmt]] filename output_filename\n"
 	"  map [-f fmt] [--output=human|json] filename\n"
 	"  resize [-f fmt] [-q] filename [+|-]size\n"
 	"  compare [-f fmt] [-F fmt] [-s] [-q] filename1 filename2\n"

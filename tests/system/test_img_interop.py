@@ -431,3 +431,23 @@ def test_refcount_table_growth_qemu_checks(build_dir, tmp_path):
     model = bytearray(64 * MiB)
     apply_ops(model, script)
     assert to_raw_qemu(path, tmp_path / "g.raw") == bytes(model)
+
+
+def test_convert_with_backing_copies_the_top_only(build_dir, tmp_path):
+    img, _ = tools(build_dir)
+    base = tmp_path / "base.qcow2"
+    run("qemu-img", "create", "-q", "-f", "qcow2", base, "4M")
+    run("qemu-io", "-c", "write -P 0x31 0 4M", base)
+    src = tmp_path / "src.qcow2"
+    run("qemu-img", "create", "-q", "-f", "qcow2", "-b", "base.qcow2", "-F", "qcow2", src)
+    run("qemu-io", "-c", "write -P 0x32 1M 64k", "-c", "write -z 2M 64k",
+        "-c", "write -P 0 3M 4k", src)
+    out = tmp_path / "out.qcow2"
+    run(img, "convert", "-O", "qcow2", "-B", "base.qcow2", "-F", "qcow2", src, out)
+    qemu_check_clean(out)
+    info = json.loads(run("qemu-img", "info", "--output=json", out).stdout)
+    assert info["backing-filename"] == "base.qcow2"
+    assert to_raw_qemu(out, tmp_path / "o.raw") == to_raw_qemu(src, tmp_path / "s.raw")
+    top = [e for e in json.loads(run("qemu-img", "map", "--output=json", out).stdout)
+           if e["depth"] == 0]
+    assert sum(e["length"] for e in top) == 65536 * 3
