@@ -1,0 +1,45 @@
+/* vireo-img create */
+#include <getopt.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "img/img.h"
+
+int cmd_create(int argc, char **argv)
+{
+	struct img_create_opts o;
+	img_create_opts_init(&o);
+	bool quiet = false;
+	int c;
+	optind = 1;
+	while ((c = getopt(argc, argv, "f:o:b:F:uq")) != -1) {
+		switch (c) {
+		case 'f': o.fmt = optarg; break;
+		case 'o':
+			if (img_parse_create_options(optarg, &o) < 0)
+				return 1;
+			break;
+		case 'b': o.backing_file = optarg; break;
+		case 'F': o.backing_fmt = optarg; break;
+		case 'u': break;
+		case 'q': quiet = true; break;
+		default: return 1;
+		}
+	}
+	if (optind >= argc) {
+		img_error("create: no file name given (see vireo-img --help)");
+		return 1;
+	}
+	const char *path = argv[optind];
+	if (optind + 1 < argc) {
+		if (img_parse_size(argv[optind + 1], &o.size) < 0) {
+			img_error("create: invalid size '%s' (bytes, or with k, M, G, T suffixes)",
+				  argv[optind + 1]);
+			return 1;
+		}
+		o.size_set = true;
+	}
+	if (!o.fmt)
+		o.fmt = "raw";
+	return img_create_image(path, &o, quiet) < 0 ? 1 : 0;
+}

@@ -1,0 +1,61 @@
+/* vireo-img: shared helpers of the subcommands (one file per verb). */
+#ifndef VIREO_IMG_IMG_H
+#define VIREO_IMG_IMG_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "block/block.h"
+
+/* Exit codes as qemu-img: 0 ok, 1 error; check adds 2 (corruptions), 3 (leaks), 63
+ * (format without checks). */
+int cmd_create(int argc, char **argv);
+int cmd_info(int argc, char **argv);
+int cmd_check(int argc, char **argv);
+int cmd_convert(int argc, char **argv);
+int cmd_map(int argc, char **argv);
+int cmd_resize(int argc, char **argv);
+int cmd_compare(int argc, char **argv);
+int cmd_snapshot(int argc, char **argv);
+int cmd_rebase(int argc, char **argv);
+int cmd_commit(int argc, char **argv);
+int cmd_amend(int argc, char **argv);
+int cmd_measure(int argc, char **argv);
+
+struct qcow2;
+/* The snapshot table as qemu-img prints it ("Snapshot list:" ...). */
+void img_print_snapshots(const struct qcow2 *q);
+
+/* "vireo-img: <message>" on stderr. */
+void img_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Sizes as qemu-img takes them: bytes, or with k, M, G, T, P, E suffixes (binary). */
+int img_parse_size(const char *s, uint64_t *out);
+/* Print s as a JSON string (with quotes). */
+void json_string(FILE *f, const char *s);
+
+/* Image creation options (-o and the -b/-F/-f shortcuts). */
+struct img_create_opts {
+	const char *fmt;
+	uint64_t size;
+	bool size_set;
+	uint32_t version;
+	uint64_t cluster_size;
+	uint32_t refcount_bits;
+	bool lazy_refcounts, extended_l2, prealloc_metadata;
+	int compression_type;
+	const char *backing_file, *backing_fmt;
+};
+void img_create_opts_init(struct img_create_opts *o);
+/* Parse "key=value,key=value" into o; prints the error. */
+int img_parse_create_options(const char *s, struct img_create_opts *o);
+/* Create the image; size from o->size (or from the backing file when not set). */
+int img_create_image(const char *path, struct img_create_opts *o, bool quiet);
+
+/* Open for the tool: errors printed; returns NULL on failure. */
+struct bdev *img_open(const char *path, const char *fmt, unsigned flags);
+
+/* Simple progress bar as qemu-img -p: "    (12.34/100%)\r". */
+void img_progress(bool on, double percent);
+
+#endif

@@ -1,0 +1,61 @@
+/* vireo-img: the qemu-img a user knows, on Vireo's block library. */
+#include <stdio.h>
+#include <string.h>
+
+#include "img/img.h"
+
+static const char usage[] =
+	"usage: vireo-img <command> [options]\n"
+	"\n"
+	"commands (options as qemu-img's):\n"
+	"  create [-f fmt] [-o options] [-b backing_file [-F backing_fmt]] [-q] filename [size]\n"
+	"  info [-f fmt] [--output=human|json] [--backing-chain] [-U] filename\n"
+	"  check [-f fmt] [--output=human|json] [-r leaks|all] [-q] filename\n"
+	"  convert [-f fmt] [-O output_fmt] [-c] [-o options] [-p] [-m num] [-W] [-S size] [-q]\n"
+	"          [-n] [-B backing_file [-F backing_fmt]] filename output_filename\n"
+	"  map [-f fmt] [--output=human|json] filename\n"
+	"  resize [-f fmt] [-q] filename [+|-]size\n"
+	"  compare [-f fmt] [-F fmt] [-s] [-q] filename1 filename2\n"
+	"  snapshot [-l | -a snapshot | -c snapshot | -d snapshot] [-f fmt] [-q] filename\n"
+	"  rebase [-f fmt] [-u] [-p] [-q] -b backing_file [-F backing_fmt] filename\n"
+	"  commit [-f fmt] [-b base] [-d] [-p] [-q] filename\n"
+	"  amend [-f fmt] -o "
+	"compat=0.10|1.1,lazy_refcounts=on|off,backing_file=,backing_fmt=,size=\n"
+	"        filename\n"
+	"  measure [--output=human|json] [-O fmt] [-o options] [--size N | [-f fmt] filename]\n"
+	"\n"
+	"create -o options (qcow2): compat=0.10|1.1, cluster_size=512..2M, refcount_bits=1..64,\n"
+	"  lazy_refcounts=on|off, extended_l2=on|off, compression_type=zlib|zstd,\n"
+	"  backing_file=NAME, backing_fmt=FMT, preallocation=off|metadata, size=SIZE\n"
+	"\n"
+	"Sizes take k, M, G, T, P, E suffixes (powers of 1024).  -f is probed when not given;\n"
+	"a file that looks raw is never guessed raw for writing.\n"
+	"check exits 0 (clean), 1 (check failed), 2 (corruptions), 3 (leaks only), 63 (format\n"
+	"cannot be checked).  See vireo-img(1).\n";
+
+int main(int argc, char **argv)
+{
+	if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") ||
+	    !strcmp(argv[1], "help")) {
+		fputs(usage, argc < 2 ? stderr : stdout);
+		return argc < 2 ? 1 : 0;
+	}
+	if (!strcmp(argv[1], "--version") || !strcmp(argv[1], "-V")) {
+		printf("vireo-img version %s\n", VIREO_VERSION);
+		return 0;
+	}
+	static const struct {
+		const char *name;
+		int (*fn)(int, char **);
+	} cmds[] = {
+		{"create", cmd_create},	  {"info", cmd_info},	      {"check", cmd_check},
+		{"convert", cmd_convert}, {"map", cmd_map},	      {"resize", cmd_resize},
+		{"compare", cmd_compare}, {"snapshot", cmd_snapshot}, {"rebase", cmd_rebase},
+		{"commit", cmd_commit},	  {"amend", cmd_amend},	      {"measure", cmd_measure},
+	};
+	for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++)
+		if (!strcmp(argv[1], cmds[i].name))
+			return cmds[i].fn(argc - 1, argv + 1);
+	img_error("unknown command '%s' (see vireo-img --help)", argv[1]);
+	return 1;
+}

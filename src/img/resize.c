@@ -1,0 +1,136 @@
+/* vireo-img resize and compare. */
+#include <getopt.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "img/img.h"
+
+int cmd_resize(int argc, char **argv)
+{
+	const char *fmt = NULL;
+	bool quiet = false;
+	int c;
+	optind = 1;
+	/* "-1G" is a size, not an option: stop option parsing at the file name. */
+	while ((c = getopt(argc, argv, "+f:q")) != -1) {
+		switch (c) {
+		case 'f': fmt = optarg; break;
+		case 'q': quiet = true; break;
+		default: return 1;
+		}
+	}
+	if (argc - optind != 2) {
+		img_error("resize: give a file name and a size");
+		return 1;
+	}
+	const char *path = argv[optind], *s = argv[optind + 1];
+	int sign = 0;
+	if (*s == '+' || *s == '-')
+		sign = *s++ == '+' ? 1 : -1;
+	uint64_t v;
+	if (img_parse_size(s, &v) < 0) {
+		img_error("resize: invalid size '%s'", argv[optind + 1]);
+		return 1;
+	}
+	struct bdev *bd = img_open(path, fmt, BDEV_RDWR);
+	if (!bd)
+		return 1;
+	uint64_t size = bdev_size(bd);
+	if (sign > 0)
+		size += v;
+	else if (sign < 0)
+		size = v > size ? 0 : size - v;
+	else
+		size = v;
+	int r = bdev_resize(bd, size);
+	if (r == 0)
+		r = bdev_flush(bd);
+	if (r < 0)
+		img_error("%s", bdev_error(bd));
+	else if (!quiet)
+		printf("Image resized.\n");
+	bdev_close(bd);
+	return r < 0 ? 1 : 0;
+}
+
+int cmd_compare(int argc, char **argv)
+{
+	const char *f1 = NULL, *f2 = NULL;
+	bool strict = false, quiet = false;
+	static const struct option longopts[] = {
+		{"force-share", no_argument, NULL, 'U'},
+		{NULL, 0, NULL, 0},
+	};
+	int c;
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "f:F:sqpU", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'f': f1 = optarg; break;
+		case 'F': f2 = optarg; break;
+		case 's': strict = true; break;
+		case 'q': quiet = true; break;
+		case 'p':
+		case 'U': break;
+		default: return 2;
+		}
+	}
+	if (argc - optind != 2) {
+		img_error("compare: give two file names");
+		return 2;
+	}
+	struct bdev *a = img_open(argv[optind], f1, 0);
+	struct bdev *b = a ? img_open(argv[optind + 1], f2 ? f2 : f1, 0) : NULL;
+	if (!b) {
+		bdev_close(a);
+		return 2;
+	}
+	uint64_t sa = bdev_size(a), sb = bdev_size(b);
+	uint64_t common = sa < sb ? sa : sb, big = sa > sb ? sa : sb;
+	if (strict && sa != sb) {
+		if (!quiet)
+			printf("Strict mode: Image size mismatch!\n");
+		bdev_close(a);
+		bdev_close(b);
+		return 1;
+	}
+	const size_t chunk = 1u << 20;
+	uint8_t *x = malloc(chunk), *y = malloc(chunk);
+	int ret = 0;
+	for (uint64_t off = 0; off < big && ret == 0;) {
+		size_t n = big - off < chunk ? (size_t)(big - off) : chunk;
+		if (off < common && n > common - off)
+			n = (size_t)(common - off);
+		struct bdev *longer = sa > sb ? a : b;
+		int r = 0;
+		if (off < common) {
+			r = bdev_read(a, off, x, n);
+			if (r == 0)
+				r = bdev_read(b, off, y, n);
+		} else {
+			r = bdev_read(longer, off, x, n);
+			memset(y, 0, n);
+		}
+		if (r < 0) {
+			img_error("%s", bdev_error(bdev_error(a)[0] ? a : b));
+			ret = 2;
+			break;
+		}
+		if (memcmp(x, y, n)) {
+			size_t i = 0;
+			while (x[i] == y[i])
+				i++;
+			if (!quiet)
+				printf("Content mismatch at offset %llu!\n",
+				       (unsigned long long)(off + i));
+			ret = 1;
+		}
+		off += n;
+	}
+	if (ret == 0 && !quiet)
+		printf("Images are identical.\n");
+	free(x);
+	free(y);
+	bdev_close(a);
+	bdev_close(b);
+	return ret;
+}
