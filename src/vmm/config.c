@@ -22,6 +22,15 @@ const char config_usage[] =
 	"  --cpus N            vCPUs, 1-256 (default 1)\n"
 	"  --serial KIND       COM1 console: stdio (default), file:PATH, pty, socket:PATH, none\n"
 	"  --no-reboot         exit when the guest resets instead of rebooting it\n"
+	"Virtio devices (PCI bus 0, in command-line order; see docs/virtio.md):\n"
+	"  --disk path=FILE[,readonly=on][,cache=none|writeback][,serial=S][,num-queues=N]\n"
+	"                      virtio-blk on a raw image or block device (repeatable:\n"
+	"                      vda, vdb, ...); cache=none is O_DIRECT, writeback (default)\n"
+	"                      uses the host page cache; flushes always reach the disk\n"
+	"  --rng[=rate=BYTES]  virtio-rng from the host's getrandom(), optionally at most\n"
+	"                      BYTES per second (repeatable)\n"
+	"  --console KIND      virtio-console (hvc0 in the guest): stdio, file:PATH, pty,\n"
+	"                      socket:PATH or none, as --serial\n"
 	"Other:\n"
 	"  --stats             print exit counts, timings and peak memory when the VM ends\n"
 	"  --log-level LEVEL   error, warn, info (default) or debug\n"
@@ -51,6 +60,9 @@ enum {
 	OPT_STATS,
 	OPT_LOG_LEVEL,
 	OPT_KVM_DEVICE,
+	OPT_DISK,
+	OPT_RNG,
+	OPT_CONSOLE,
 };
 
 static const struct option long_options[] = {
@@ -64,6 +76,9 @@ static const struct option long_options[] = {
 	{"stats", no_argument, NULL, OPT_STATS},
 	{"log-level", required_argument, NULL, OPT_LOG_LEVEL},
 	{"kvm-device", required_argument, NULL, OPT_KVM_DEVICE},
+	{"disk", required_argument, NULL, OPT_DISK},
+	{"rng", optional_argument, NULL, OPT_RNG},
+	{"console", required_argument, NULL, OPT_CONSOLE},
 	{"help", no_argument, NULL, 'h'},
 	{"version", no_argument, NULL, 'V'},
 	{NULL, 0, NULL, 0},
@@ -86,6 +101,143 @@ static int parse_serial(struct vmm_config *cfg, const char *v, char *err, size_t
 			 "--serial '%s': expected stdio, file:PATH, pty, socket:PATH or none", v);
 		return -1;
 	}
+	return 0;
+}
+
+/* ---- virtio devices ---- */
+
+static int add_virtio(struct vmm_config *cfg, enum virtio_kind kind, unsigned index)
+{
+	if (cfg->nvirtio >= sizeof(cfg->virtio) / sizeof(cfg->virtio[0]))
+		return -1;
+	cfg->virtio[cfg->nvirtio].kind = kind;
+	cfg->virtio[cfg->nvirtio].index = index;
+	cfg->nvirtio++;
+	return 0;
+}
+
+static bool parse_on_off(const char *v, bool *out)
+{
+	if (!strcmp(v, "on") || !strcmp(v, "true") || !strcmp(v, "yes"))
+		*out = true;
+	else if (!strcmp(v, "off") || !strcmp(v, "false") || !strcmp(v, "no"))
+		*out = false;
+	else
+		return false;
+	return true;
+}
+
+/* --disk path=FILE,readonly=on,cache=none,serial=S,num-queues=N.  The
+ * value points into argv, which stays alive; commas split it in place. */
+static int parse_disk(struct vmm_config *cfg, char *v, char *err, size_t errlen)
+{
+	if (cfg->ndisks >= VMM_MAX_VIRTIO) {
+		snprintf(err, errlen, "--disk: at most %d disks", VMM_MAX_VIRTIO);
+		return -1;
+	}
+	struct vmm_disk *d = &cfg->disks[cfg->ndisks];
+	memset(d, 0, sizeof(*d));
+	snprintf(d->name, sizeof(d->name), "vd%c", 'a' + (char)cfg->ndisks);
+	d->num_queues = 1;
+	char *save = NULL;
+	for (char *kv = strtok_r(v, ",", &save); kv; kv = strtok_r(NULL, ",", &save)) {
+		char *val = strchr(kv, '=');
+		if (!val || val == kv) {
+			snprintf(err, errlen,
+				 "--disk: '%s' is not KEY=VALUE (keys: path, readonly, "
+				 "cache, serial, num-queues)",
+				 kv);
+			return -1;
+		}
+		*val++ = '\0';
+		if (!strcmp(kv, "path") && *val) {
+			d->path = val;
+		} else if (!strcmp(kv, "readonly")) {
+			if (!parse_on_off(val, &d->readonly)) {
+				snprintf(err, errlen, "--disk: readonly=%s: expected on or off",
+					 val);
+				return -1;
+			}
+		} else if (!strcmp(kv, "cache")) {
+			if (!strcmp(val, "none"))
+				d->cache = DISK_CACHE_NONE;
+			else if (!strcmp(val, "writeback"))
+				d->cache = DISK_CACHE_WRITEBACK;
+			else {
+				snprintf(err, errlen,
+					 "--disk: cache=%s: expected none or writeback", val);
+				return -1;
+			}
+		} else if (!strcmp(kv, "serial")) {
+			if (strlen(val) > 20) {
+				snprintf(err, errlen,
+					 "--disk: serial=%s: at most 20 characters (virtio-blk's "
+					 "limit)",
+					 val);
+				return -1;
+			}
+			snprintf(d->serial, sizeof(d->serial), "%s", val);
+		} else if (!strcmp(kv, "num-queues")) {
+			char *end;
+			long n = strtol(val, &end, 10);
+			if (!*val || *end || n < 1 || n > 8) {
+				snprintf(err, errlen, "--disk: num-queues=%s: expected 1 to 8",
+					 val);
+				return -1;
+			}
+			d->num_queues = (unsigned)n;
+		} else {
+			snprintf(err, errlen,
+				 "--disk: unknown key '%s' (keys: path, readonly, cache, serial, "
+				 "num-queues)",
+				 kv);
+			return -1;
+		}
+	}
+	if (!d->path) {
+		snprintf(err, errlen, "--disk: no path=FILE given");
+		return -1;
+	}
+	add_virtio(cfg, VIRTIO_DISK, cfg->ndisks++);
+	return 0;
+}
+
+static int parse_rng(struct vmm_config *cfg, const char *v, char *err, size_t errlen)
+{
+	if (cfg->nrngs >= VMM_MAX_VIRTIO) {
+		snprintf(err, errlen, "--rng: at most %d devices", VMM_MAX_VIRTIO);
+		return -1;
+	}
+	uint64_t rate = 0;
+	if (v) {
+		if (strncmp(v, "rate=", 5) || parse_size(v + 5, 1, &rate) < 0 || rate == 0) {
+			snprintf(err, errlen,
+				 "--rng=%s: expected rate=BYTES_PER_SECOND (e.g. rate=1024, "
+				 "rate=1M)",
+				 v);
+			return -1;
+		}
+	}
+	cfg->rng_rate[cfg->nrngs] = rate;
+	add_virtio(cfg, VIRTIO_RNG, cfg->nrngs++);
+	return 0;
+}
+
+static int parse_console(struct vmm_config *cfg, const char *v, char *err, size_t errlen)
+{
+	if (cfg->nconsoles) {
+		snprintf(err, errlen, "--console: only one virtio console (hvc0) for now");
+		return -1;
+	}
+	struct vmm_config tmp = {0};
+	if (parse_serial(&tmp, v, err, errlen) < 0) {
+		snprintf(err, errlen,
+			 "--console '%s': expected stdio, file:PATH, pty, socket:PATH or none", v);
+		return -1;
+	}
+	cfg->hvc = tmp.serial;
+	cfg->hvc_path = tmp.serial_path;
+	add_virtio(cfg, VIRTIO_CONSOLE, cfg->nconsoles++);
 	return 0;
 }
 
@@ -159,6 +311,18 @@ int config_parse(struct vmm_config *cfg, int argc, char **argv, char *err, size_
 			}
 			break;
 		case OPT_KVM_DEVICE: cfg->kvm_path = optarg; break;
+		case OPT_DISK:
+			if (parse_disk(cfg, optarg, err, errlen) < 0)
+				return -1;
+			break;
+		case OPT_RNG:
+			if (parse_rng(cfg, optarg, err, errlen) < 0)
+				return -1;
+			break;
+		case OPT_CONSOLE:
+			if (parse_console(cfg, optarg, err, errlen) < 0)
+				return -1;
+			break;
 		case 'h': cfg->help = true; return 0;
 		case 'V': cfg->version = true; return 0;
 		case ':':
@@ -172,6 +336,12 @@ int config_parse(struct vmm_config *cfg, int argc, char **argv, char *err, size_
 	}
 	if (optind < argc) {
 		snprintf(err, errlen, "unexpected argument '%s' (see --help)", argv[optind]);
+		return -1;
+	}
+	if (cfg->nconsoles && cfg->hvc == SERIAL_STDIO && cfg->serial == SERIAL_STDIO) {
+		snprintf(err, errlen,
+			 "--console stdio: the serial console is already on stdio; give --serial "
+			 "another backend (e.g. --serial none) or --console another one");
 		return -1;
 	}
 	if (!cfg->kernel) {

@@ -9,6 +9,22 @@
 
 enum serial_kind { SERIAL_STDIO, SERIAL_FILE, SERIAL_PTY, SERIAL_SOCKET, SERIAL_NONE };
 
+/* virtio devices (docs/virtio.md). */
+#define VMM_MAX_VIRTIO 16 /* of each kind */
+
+enum disk_cache { DISK_CACHE_WRITEBACK, DISK_CACHE_NONE };
+
+struct vmm_disk {
+	char name[8]; /* vda, vdb, ... */
+	const char *path;
+	bool readonly;
+	enum disk_cache cache;
+	char serial[21]; /* up to 20 bytes, as GET_ID returns */
+	unsigned num_queues;
+};
+
+enum virtio_kind { VIRTIO_DISK, VIRTIO_RNG, VIRTIO_CONSOLE };
+
 struct vmm_config {
 	const char *kernel;
 	const char *initrd;
@@ -22,6 +38,20 @@ struct vmm_config {
 	int log_level; /* enum log_level */
 	const char *kvm_path;
 	bool help, version;
+
+	/* virtio devices, each kind in its array, all in command-line order. */
+	struct vmm_disk disks[VMM_MAX_VIRTIO];
+	unsigned ndisks;
+	uint64_t rng_rate[VMM_MAX_VIRTIO]; /* bytes/s, 0: unlimited */
+	unsigned nrngs;
+	enum serial_kind hvc; /* --console backend (one hvc0) */
+	const char *hvc_path;
+	unsigned nconsoles;
+	struct {
+		enum virtio_kind kind;
+		unsigned index;
+	} virtio[3 * VMM_MAX_VIRTIO];
+	unsigned nvirtio;
 };
 
 #define VMM_DEFAULT_MEMORY (512ull << 20)

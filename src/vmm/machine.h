@@ -17,6 +17,7 @@ struct machine {
 	struct post *post;
 	struct acpi_pm *pm;
 	struct pci_bus *pci;
+	struct virtio_devices *virtio; /* --disk, --rng, --console */
 	uint64_t mmio64_base, mmio64_size;
 	atomic_uint_fast64_t first_output_ns; /* CLOCK_MONOTONIC of the first console byte */
 };

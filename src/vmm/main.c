@@ -5,6 +5,7 @@
 #include "console.h"
 #include "exit_codes.h"
 #include "kvm.h"
+#include "virtio/devices.h"
 #include "vm.h"
 
 #include <errno.h>
@@ -63,6 +64,33 @@ static void print_stats(const struct vm *vm, uint64_t t0, unsigned boots)
 		ru.ru_maxrss, boots);
 }
 
+/* --console: a second console backend, for virtio-console (hvc0). */
+static int open_virtio_console(const struct vmm_config *cfg, struct console *hvc)
+{
+	if (!cfg->nconsoles)
+		return 0;
+	struct vmm_config c = *cfg;
+	char err[512];
+	c.serial = cfg->hvc;
+	c.serial_path = cfg->hvc_path;
+	if (console_open(hvc, &c, err, sizeof(err)) < 0) {
+		const char *msg = strncmp(err, "--serial", 8) ? err : err + 8;
+		log_error("--console%s", msg);
+		return -1;
+	}
+	vm_set_hvc_console(hvc);
+	return 0;
+}
+
+/* Disks are opened again by each boot; a bad one is a usage error now. */
+static int check_disks(const struct vmm_config *cfg)
+{
+	for (unsigned i = 0; i < cfg->ndisks; i++)
+		if (virtio_blk_check(&cfg->disks[i]) < 0)
+			return -1;
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	uint64_t t0 = mono_ns();
@@ -89,6 +117,8 @@ int main(int argc, char **argv)
 	struct kvm_host kvm = {.fd = -1};
 	struct console console = {.out_fd = -1, .in_fd = -1, .listen_fd = -1, .pty_slave = -1};
 	bool console_opened = false;
+	struct console hvc = {.out_fd = -1, .in_fd = -1, .listen_fd = -1, .pty_slave = -1};
+	bool hvc_opened = false;
 	int sfd = -1;
 
 	if (load_file("kernel", cfg.kernel, KERNEL_MAX_SIZE, &kernel, &kernel_size) < 0)
@@ -132,6 +162,11 @@ int main(int argc, char **argv)
 		goto out;
 	}
 	console_opened = true;
+	if (open_virtio_console(&cfg, &hvc) < 0)
+		goto out;
+	hvc_opened = cfg.nconsoles > 0;
+	if (check_disks(&cfg) < 0)
+		goto out;
 	struct boot_request req = {
 		.kernel_path = cfg.kernel,
 		.kernel = kernel,
@@ -167,6 +202,9 @@ int main(int argc, char **argv)
 		break;
 	}
 out:
+	vm_set_hvc_console(NULL);
+	if (hvc_opened)
+		console_close(&hvc);
 	if (console_opened)
 		console_close(&console);
 	if (sfd >= 0)

@@ -194,6 +194,13 @@ static unsigned host_phys_bits(struct kvm_cpuid2 *supported)
 		return (code);                                                                     \
 	} while (0)
 
+static struct console *hvc_console;
+
+void vm_set_hvc_console(struct console *c)
+{
+	hvc_console = c;
+}
+
 int vm_create(struct vm *vm, const struct vmm_config *cfg, struct kvm_host *kvm,
 	      struct console *console, const struct boot_request *req)
 {
@@ -201,6 +208,7 @@ int vm_create(struct vm *vm, const struct vmm_config *cfg, struct kvm_host *kvm,
 	vm->cfg = cfg;
 	vm->kvm = kvm;
 	vm->console = console;
+	vm->hvc = hvc_console;
 	vm->fd = vm->wake_fd = -1;
 	pthread_mutex_init(&vm->route_lock, NULL);
 	atomic_init(&vm->stop_reason, VM_RUNNING);
@@ -347,7 +355,7 @@ enum vm_stop_reason vm_run(struct vm *vm, int signal_fd)
 	}
 	struct console *con = vm->console;
 	while (vm_running(vm)) {
-		struct pollfd pfd[4];
+		struct pollfd pfd[6];
 		nfds_t n = 0;
 		pfd[n++] = (struct pollfd){.fd = vm->wake_fd, .events = POLLIN};
 		pfd[n++] = (struct pollfd){.fd = signal_fd, .events = POLLIN};
@@ -356,6 +364,12 @@ enum vm_stop_reason vm_run(struct vm *vm, int signal_fd)
 			pfd[n++] = (struct pollfd){.fd = in_fd, .events = POLLIN};
 		if (listen_fd >= 0)
 			pfd[n++] = (struct pollfd){.fd = listen_fd, .events = POLLIN};
+		int hvc_in = vm->hvc ? console_input_poll_fd(vm->hvc) : -1;
+		int hvc_listen = vm->hvc ? console_listen_fd(vm->hvc) : -1;
+		if (hvc_in >= 0)
+			pfd[n++] = (struct pollfd){.fd = hvc_in, .events = POLLIN};
+		if (hvc_listen >= 0)
+			pfd[n++] = (struct pollfd){.fd = hvc_listen, .events = POLLIN};
 		if (poll(pfd, n, -1) < 0) {
 			if (errno == EINTR)
 				continue;
@@ -371,6 +385,8 @@ enum vm_stop_reason vm_run(struct vm *vm, int signal_fd)
 				ssize_t r = read(vm->wake_fd, &v, sizeof(v));
 				(void)r;
 				console_flush_pending(con);
+				if (vm->hvc)
+					console_flush_pending(vm->hvc);
 			} else if (pfd[i].fd == signal_fd) {
 				struct signalfd_siginfo si;
 				if (read(signal_fd, &si, sizeof(si)) == sizeof(si))
@@ -382,6 +398,13 @@ enum vm_stop_reason vm_run(struct vm *vm, int signal_fd)
 				}
 			} else if (pfd[i].fd == listen_fd) {
 				console_accept(con);
+			} else if (pfd[i].fd == hvc_in) {
+				if (console_read_input(vm->hvc) == CONSOLE_QUIT) {
+					log_info("Ctrl-A x: stopping the VM");
+					vm_request_stop(vm, VM_STOP_QUIT);
+				}
+			} else if (pfd[i].fd == hvc_listen) {
+				console_accept(vm->hvc);
 			}
 		}
 	}

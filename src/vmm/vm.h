@@ -47,6 +47,7 @@ struct vm {
 	atomic_int stop_reason;
 	atomic_uint dump_generation;
 	int wake_fd;	     /* eventfd: the main loop has something to look at */
+	struct console *hvc; /* --console backend (virtio-console), or NULL */
 	struct iothread *io; /* device work (virtio queues, disk completions) */
 	/* GSI routing (PC routes, then MSI routes); see vm_msi_route. */
 	pthread_mutex_t route_lock;
@@ -87,6 +88,10 @@ int vm_msi_route(void *vm, uint32_t gsi, uint64_t addr, uint32_t data);
 int vm_irqfd(void *vm, int fd, uint32_t gsi, bool assign);
 int vm_ioeventfd(void *vm, int fd, uint64_t addr, bool assign);
 void vm_signal_msi(void *vm, uint64_t addr, uint32_t data);
+
+/* The backend of --console, opened once per process (it survives reboots);
+ * each vm_create picks it up. */
+void vm_set_hvc_console(struct console *c);
 
 /* Wake the main loop (any thread; async-signal-safe). */
 void vm_wake(struct vm *vm);
