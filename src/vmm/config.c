@@ -127,10 +127,15 @@ static bool parse_on_off(const char *v, bool *out)
 	return true;
 }
 
-/* --disk path=FILE,readonly=on,cache=none,serial=S,num-queues=N.  The
- * value points into argv, which stays alive; commas split it in place. */
-static int parse_disk(struct vmm_config *cfg, char *v, char *err, size_t errlen)
+/* --disk path=FILE,readonly=on,cache=none,serial=S,num-queues=N. */
+static int parse_disk(struct vmm_config *cfg, const char *arg, char *err, size_t errlen)
 {
+	char v[8192];
+	if (strlen(arg) >= sizeof(v)) {
+		snprintf(err, errlen, "--disk: the value is too long");
+		return -1;
+	}
+	strcpy(v, arg);
 	if (cfg->ndisks >= VMM_MAX_VIRTIO) {
 		snprintf(err, errlen, "--disk: at most %d disks", VMM_MAX_VIRTIO);
 		return -1;
@@ -150,8 +155,16 @@ static int parse_disk(struct vmm_config *cfg, char *v, char *err, size_t errlen)
 			return -1;
 		}
 		*val++ = '\0';
-		if (!strcmp(kv, "path") && *val) {
-			d->path = val;
+		if (!strcmp(kv, "path")) {
+			if (!*val) {
+				snprintf(err, errlen, "--disk: path= needs a file name");
+				return -1;
+			}
+			if (strlen(val) >= sizeof(d->path)) {
+				snprintf(err, errlen, "--disk: path=%.64s...: too long", val);
+				return -1;
+			}
+			snprintf(d->path, sizeof(d->path), "%s", val);
 		} else if (!strcmp(kv, "readonly")) {
 			if (!parse_on_off(val, &d->readonly)) {
 				snprintf(err, errlen, "--disk: readonly=%s: expected on or off",
@@ -194,7 +207,7 @@ static int parse_disk(struct vmm_config *cfg, char *v, char *err, size_t errlen)
 			return -1;
 		}
 	}
-	if (!d->path) {
+	if (!d->path[0]) {
 		snprintf(err, errlen, "--disk: no path=FILE given");
 		return -1;
 	}

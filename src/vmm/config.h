@@ -16,7 +16,7 @@ enum disk_cache { DISK_CACHE_WRITEBACK, DISK_CACHE_NONE };
 
 struct vmm_disk {
 	char name[8]; /* vda, vdb, ... */
-	const char *path;
+	char path[4096];
 	bool readonly;
 	enum disk_cache cache;
 	char serial[21]; /* up to 20 bytes, as GET_ID returns */

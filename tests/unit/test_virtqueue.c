@@ -319,7 +319,8 @@ static void test_reset_recovers(void **state)
 static void enable_at(struct fx *f, uint16_t size, uint64_t desc, uint64_t avail, uint64_t used,
 		      const char *what)
 {
-	virtq_reset(&f->q, &f->mem, size);
+	virtq_reset(&f->q, &f->mem, QSIZE);
+	f->q.size = size; /* what the driver wrote */
 	f->q.desc = desc;
 	f->q.avail = avail;
 	f->q.used = used;
@@ -338,6 +339,8 @@ static void test_enable_checks(void **state)
 	enable_at(f, 6, DESC, AVAIL, USED, "power of two");
 	enable_at(f, 0, DESC, AVAIL, USED, "power of two");
 	enable_at(f, 512, DESC, AVAIL, USED, "power of two");
+	enable_at(f, 2 * QSIZE, DESC, AVAIL, USED, "from 1 to 8"); /* more than offered */
+	enable_at(f, QSIZE / 2, DESC, AVAIL, USED, NULL);	   /* less is fine */
 	enable_at(f, 8, DESC + 8, AVAIL, USED, "misaligned");
 	enable_at(f, 8, DESC, AVAIL + 1, USED, "misaligned");
 	enable_at(f, 8, DESC, AVAIL, USED + 2, "misaligned");

@@ -68,7 +68,7 @@ struct virtio_blk {
 	struct virtio_pci *vp;
 	struct iothread *io;
 	const struct vmm_disk *disk;
-	char what[300]; /* "disk 'vda': /path" */
+	char what[4200]; /* "disk 'vda': /path" */
 	int fd;
 	bool readonly;
 	uint64_t sectors;

@@ -20,6 +20,8 @@ struct virtio_console;
 struct virtio_rng *virtio_rng_create(struct pci_bus *pb, const struct virtio_pci_host *host,
 				     const char *name, uint64_t rate);
 void virtio_rng_destroy(struct virtio_rng *r);
+/* Its transport (unit tests). */
+struct virtio_pci *virtio_rng_transport(struct virtio_rng *r);
 
 /* virtio-blk on a raw file or block device.  NULL on failure, with the
  * reason logged naming the disk and file. */

@@ -65,15 +65,15 @@ void virtq_reset(struct virtq *q, const struct guest_mem *mem, uint16_t max_size
 {
 	memset(q, 0, sizeof(*q));
 	q->mem = mem;
-	q->size = max_size;
+	q->size = q->max_size = max_size > VIRTQ_MAX_SIZE ? VIRTQ_MAX_SIZE : max_size;
 }
 
 int virtq_enable(struct virtq *q)
 {
 	q->ready = false;
-	if (q->size == 0 || q->size > VIRTQ_MAX_SIZE || (q->size & (q->size - 1)))
+	if (q->size == 0 || q->size > q->max_size || (q->size & (q->size - 1)))
 		return fail(q, "queue size %u is not a power of two from 1 to %u", q->size,
-			    VIRTQ_MAX_SIZE);
+			    q->max_size);
 	if (q->desc % 16 || q->avail % 2 || q->used % 4)
 		return fail(q,
 			    "misaligned rings (descriptors 0x%llx, driver 0x%llx, device 0x%llx)",

@@ -28,7 +28,8 @@
 
 struct virtq {
 	const struct guest_mem *mem;
-	uint16_t size;		    /* entries, a power of two <= VIRTQ_MAX_SIZE */
+	uint16_t size;		    /* entries, a power of two <= max_size */
+	uint16_t max_size;	    /* what the device offers, <= VIRTQ_MAX_SIZE */
 	uint64_t desc, avail, used; /* guest-physical ring addresses */
 	bool ready;		    /* enabled by the driver and checked */
 	bool indirect, event_idx;   /* negotiated features */

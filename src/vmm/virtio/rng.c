@@ -136,3 +136,8 @@ void virtio_rng_destroy(struct virtio_rng *r)
 	close(r->timer_fd);
 	free(r);
 }
+
+struct virtio_pci *virtio_rng_transport(struct virtio_rng *r)
+{
+	return r->vp;
+}
