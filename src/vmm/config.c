@@ -31,6 +31,9 @@ const char config_usage[] =
 	"                      BYTES per second (repeatable)\n"
 	"  --console KIND      virtio-console (hvc0 in the guest): stdio, file:PATH, pty,\n"
 	"                      socket:PATH or none, as --serial\n"
+	"  --net tap=NAME|fd=N[,mac=52:54:00:12:34:56]\n"
+	"                      virtio-net on a tap device: NAME is created or attached (needs\n"
+	"                      CAP_NET_ADMIN), or an open tap fd is used (repeatable)\n"
 	"Other:\n"
 	"  --stats             print exit counts, timings and peak memory when the VM ends\n"
 	"  --log-level LEVEL   error, warn, info (default) or debug\n"
@@ -63,6 +66,7 @@ enum {
 	OPT_DISK,
 	OPT_RNG,
 	OPT_CONSOLE,
+	OPT_NET,
 };
 
 static const struct option long_options[] = {
@@ -79,6 +83,7 @@ static const struct option long_options[] = {
 	{"disk", required_argument, NULL, OPT_DISK},
 	{"rng", optional_argument, NULL, OPT_RNG},
 	{"console", required_argument, NULL, OPT_CONSOLE},
+	{"net", required_argument, NULL, OPT_NET},
 	{"help", no_argument, NULL, 'h'},
 	{"version", no_argument, NULL, 'V'},
 	{NULL, 0, NULL, 0},
@@ -254,6 +259,89 @@ static int parse_console(struct vmm_config *cfg, const char *v, char *err, size_
 	return 0;
 }
 
+static bool parse_mac(const char *v, uint8_t *mac)
+{
+	unsigned b[6];
+	char end;
+	if (sscanf(v, "%2x:%2x:%2x:%2x:%2x:%2x%c", &b[0], &b[1], &b[2], &b[3], &b[4], &b[5],
+		   &end) != 6)
+		return false;
+	for (int i = 0; i < 6; i++)
+		mac[i] = (uint8_t)b[i];
+	return !(mac[0] & 1); /* not a multicast address */
+}
+
+/* --net tap=NAME|fd=N[,mac=XX:XX:XX:XX:XX:XX] */
+static int parse_net(struct vmm_config *cfg, const char *arg, char *err, size_t errlen)
+{
+	if (cfg->nnets >= VMM_MAX_VIRTIO) {
+		snprintf(err, errlen, "--net: at most %d network devices", VMM_MAX_VIRTIO);
+		return -1;
+	}
+	struct vmm_net *n = &cfg->nets[cfg->nnets];
+	memset(n, 0, sizeof(*n));
+	n->fd = -1;
+	/* 52:54:00 is the prefix other VMMs use too; the last byte counts devices. */
+	const uint8_t def[6] = {0x52, 0x54, 0x00, 0x12, 0x34, (uint8_t)(0x56 + cfg->nnets)};
+	memcpy(n->mac, def, 6);
+	char v[512];
+	if (strlen(arg) >= sizeof(v)) {
+		snprintf(err, errlen, "--net: the value is too long");
+		return -1;
+	}
+	strcpy(v, arg);
+	bool have = false;
+	char *save = NULL;
+	for (char *kv = strtok_r(v, ",", &save); kv; kv = strtok_r(NULL, ",", &save)) {
+		char *val = strchr(kv, '=');
+		if (!val) {
+			snprintf(err, errlen, "--net: '%s' is not KEY=VALUE (keys: tap, fd, mac)",
+				 kv);
+			return -1;
+		}
+		*val++ = '\0';
+		if (!strcmp(kv, "tap")) {
+			if (!*val || strlen(val) >= sizeof(n->tap) || strchr(val, '/')) {
+				snprintf(err, errlen,
+					 "--net: tap=%s: not an interface name (1-15 characters)",
+					 val);
+				return -1;
+			}
+			snprintf(n->tap, sizeof(n->tap), "%s", val);
+			have = true;
+		} else if (!strcmp(kv, "fd")) {
+			char *end;
+			long fd = strtol(val, &end, 10);
+			if (!*val || *end || fd < 3 || fd > 65535) {
+				snprintf(err, errlen,
+					 "--net: fd=%s: expected an open file descriptor "
+					 "number (3 or more)",
+					 val);
+				return -1;
+			}
+			n->fd = (int)fd;
+			have = true;
+		} else if (!strcmp(kv, "mac")) {
+			if (!parse_mac(val, n->mac)) {
+				snprintf(err, errlen,
+					 "--net: mac=%s: expected a unicast address like "
+					 "52:54:00:12:34:56",
+					 val);
+				return -1;
+			}
+		} else {
+			snprintf(err, errlen, "--net: unknown key '%s' (keys: tap, fd, mac)", kv);
+			return -1;
+		}
+	}
+	if (!have || (n->tap[0] && n->fd >= 0)) {
+		snprintf(err, errlen, "--net: give exactly one of tap=NAME or fd=N");
+		return -1;
+	}
+	add_virtio(cfg, VIRTIO_NET, cfg->nnets++);
+	return 0;
+}
+
 int config_parse(struct vmm_config *cfg, int argc, char **argv, char *err, size_t errlen)
 {
 	memset(cfg, 0, sizeof(*cfg));
@@ -334,6 +422,10 @@ int config_parse(struct vmm_config *cfg, int argc, char **argv, char *err, size_
 			break;
 		case OPT_CONSOLE:
 			if (parse_console(cfg, optarg, err, errlen) < 0)
+				return -1;
+			break;
+		case OPT_NET:
+			if (parse_net(cfg, optarg, err, errlen) < 0)
 				return -1;
 			break;
 		case 'h': cfg->help = true; return 0;

@@ -23,7 +23,13 @@ struct vmm_disk {
 	unsigned num_queues;
 };
 
-enum virtio_kind { VIRTIO_DISK, VIRTIO_RNG, VIRTIO_CONSOLE };
+struct vmm_net {
+	char tap[16]; /* interface name (IFNAMSIZ), or "" with fd >= 0 */
+	int fd;	      /* fd=N given, or the tap main.c opened; -1 before */
+	uint8_t mac[6];
+};
+
+enum virtio_kind { VIRTIO_DISK, VIRTIO_RNG, VIRTIO_CONSOLE, VIRTIO_NET };
 
 struct vmm_config {
 	const char *kernel;
@@ -47,10 +53,12 @@ struct vmm_config {
 	enum serial_kind hvc; /* --console backend (one hvc0) */
 	const char *hvc_path;
 	unsigned nconsoles;
+	struct vmm_net nets[VMM_MAX_VIRTIO];
+	unsigned nnets;
 	struct {
 		enum virtio_kind kind;
 		unsigned index;
-	} virtio[3 * VMM_MAX_VIRTIO];
+	} virtio[4 * VMM_MAX_VIRTIO];
 	unsigned nvirtio;
 };
 

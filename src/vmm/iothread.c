@@ -104,6 +104,20 @@ int iothread_add(struct iothread *t, int fd, uint32_t events, iothread_fn fn, vo
 	return 0;
 }
 
+int iothread_mod(struct iothread *t, int fd, uint32_t events)
+{
+	int slot = -1;
+	pthread_mutex_lock(&t->lock);
+	for (int i = 0; i < IOTHREAD_MAX_HANDLERS && slot < 0; i++)
+		if (t->h[i].fd == fd)
+			slot = i;
+	pthread_mutex_unlock(&t->lock);
+	if (slot < 0)
+		return -1;
+	struct epoll_event ev = {.events = events, .data.u32 = (uint32_t)slot};
+	return epoll_ctl(t->epfd, EPOLL_CTL_MOD, fd, &ev);
+}
+
 void iothread_del(struct iothread *t, int fd)
 {
 	epoll_ctl(t->epfd, EPOLL_CTL_DEL, fd, NULL);

@@ -23,6 +23,9 @@ struct iothread *iothread_create(const char *name);
 /* Watch fd for `events` (EPOLLIN, ...).  Returns 0 or -1 (logged). */
 int iothread_add(struct iothread *t, int fd, uint32_t events, iothread_fn fn, void *opaque);
 
+/* Change the events watched on fd (0: none for now).  Returns 0 or -1. */
+int iothread_mod(struct iothread *t, int fd, uint32_t events);
+
 /* Stop watching fd.  After return from the I/O thread itself, or while the
  * thread is stopped, its handler is not called any more. */
 void iothread_del(struct iothread *t, int fd);

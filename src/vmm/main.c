@@ -82,6 +82,23 @@ static int open_virtio_console(const struct vmm_config *cfg, struct console *hvc
 	return 0;
 }
 
+/* Taps are opened once and kept over reboots (a tap made here would vanish
+ * with its last fd, and leave its bridge). */
+static int open_taps(struct vmm_config *cfg)
+{
+	for (unsigned i = 0; i < cfg->nnets; i++)
+		if (virtio_net_open_tap(&cfg->nets[i]) < 0)
+			return -1;
+	return 0;
+}
+
+static void close_taps(struct vmm_config *cfg)
+{
+	for (unsigned i = 0; i < cfg->nnets; i++)
+		if (cfg->nets[i].fd >= 0 && cfg->nets[i].tap[0])
+			close(cfg->nets[i].fd);
+}
+
 /* Disks are opened again by each boot; a bad one is a usage error now. */
 static int check_disks(const struct vmm_config *cfg)
 {
@@ -165,7 +182,7 @@ int main(int argc, char **argv)
 	if (open_virtio_console(&cfg, &hvc) < 0)
 		goto out;
 	hvc_opened = cfg.nconsoles > 0;
-	if (check_disks(&cfg) < 0)
+	if (check_disks(&cfg) < 0 || open_taps(&cfg) < 0)
 		goto out;
 	struct boot_request req = {
 		.kernel_path = cfg.kernel,
@@ -202,6 +219,7 @@ int main(int argc, char **argv)
 		break;
 	}
 out:
+	close_taps(&cfg);
 	vm_set_hvc_console(NULL);
 	if (hvc_opened)
 		console_close(&hvc);

@@ -25,6 +25,11 @@ int virtio_devices_create(struct virtio_devices *d, const struct vmm_config *cfg
 				return -1;
 			break;
 		}
+		case VIRTIO_NET:
+			d->net[k] = virtio_net_create(pb, host, &cfg->nets[k], k);
+			if (!d->net[k])
+				return -1;
+			break;
 		case VIRTIO_CONSOLE:
 			d->con[k] = virtio_console_create(pb, host, hvc, wake, wake_ctx);
 			if (!d->con[k])
@@ -41,6 +46,7 @@ void virtio_devices_destroy(struct virtio_devices *d)
 		virtio_blk_destroy(d->blk[i]);
 		virtio_rng_destroy(d->rng[i]);
 		virtio_console_destroy(d->con[i]);
+		virtio_net_destroy(d->net[i]);
 	}
 	memset(d, 0, sizeof(*d));
 }

@@ -14,6 +14,8 @@ struct console;
 struct virtio_rng;
 struct virtio_blk;
 struct virtio_console;
+struct virtio_net;
+struct vmm_net;
 
 /* virtio-rng: bytes from getrandom(); rate in bytes per second (0: no
  * limit). */
@@ -41,10 +43,21 @@ struct virtio_console *virtio_console_create(struct pci_bus *pb, const struct vi
 					     void *wake_ctx);
 void virtio_console_destroy(struct virtio_console *c);
 
+/* Open the tap of --net (tap=NAME: create or attach; fd=N: check it) and
+ * set it up for virtio-net headers; n->fd is then the tap.  Once per
+ * process: the tap survives reboots.  Returns 0 or -1 (logged). */
+int virtio_net_open_tap(struct vmm_net *n);
+
+/* virtio-net on the tap opened above. */
+struct virtio_net *virtio_net_create(struct pci_bus *pb, const struct virtio_pci_host *host,
+				     const struct vmm_net *cfg, unsigned index);
+void virtio_net_destroy(struct virtio_net *n);
+
 struct virtio_devices {
 	struct virtio_rng *rng[VMM_MAX_VIRTIO];
 	struct virtio_blk *blk[VMM_MAX_VIRTIO];
 	struct virtio_console *con[VMM_MAX_VIRTIO];
+	struct virtio_net *net[VMM_MAX_VIRTIO];
 };
 
 /* Create every virtio device cfg asks for.  Returns 0 or -1 (logged). */

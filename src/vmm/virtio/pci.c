@@ -193,6 +193,10 @@ int virtio_pci_pop(struct virtio_pci *vp, unsigned q, struct virtq_elem *e)
 	if (q >= vp->cfg.num_queues || !virtio_pci_running(vp))
 		return 0;
 	int r = virtq_pop(&vp->q[q].vq, e);
+	/* Empty: ask for a kick at the next buffer (EVENT_IDX), then look once
+	 * more for one that came meanwhile. */
+	if (r == 0 && virtq_enable_notify(&vp->q[q].vq))
+		r = virtq_pop(&vp->q[q].vq, e);
 	if (r < 0)
 		virtio_pci_set_needs_reset(vp, q, vp->q[q].vq.error);
 	return r;

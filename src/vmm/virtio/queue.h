@@ -61,6 +61,10 @@ int virtq_enable(struct virtq *q);
  * when the ring is empty, -1 on a malformed ring (q->error set). */
 int virtq_pop(struct virtq *q, struct virtq_elem *e);
 
+/* Put the last n taken chains back (a device that found it needs more
+ * buffers than there are, e.g. mergeable receive buffers). */
+void virtq_unpop(struct virtq *q, uint16_t n);
+
 /* Give a chain back: `len` bytes were written into its writable buffers. */
 void virtq_push(struct virtq *q, uint16_t head, uint32_t len);
 
