@@ -47,7 +47,7 @@ const char config_usage[] =
 	"Exit status:\n"
 	"  0  the guest powered off\n"
 	"  1  internal error (KVM or emulation failure, I/O error)\n"
-	"  2  bad arguments or unusable input (kernel, initrd, memory size)\n"
+	"  2  bad arguments or unusable input (kernel, initrd, memory size, disk, tap)\n"
 	"  3  the guest reset itself and --no-reboot was given\n"
 	"  4  the guest triple-faulted and --no-reboot was given\n"
 	"  5  stopped from outside (Ctrl-A x, SIGINT, a second SIGTERM)\n";

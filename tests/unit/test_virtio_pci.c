@@ -8,6 +8,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "vmm/bus/bus.h"
 #include "vmm/bus/msix.h"
@@ -413,6 +414,38 @@ static void test_unaligned_and_odd_accesses(void **state)
 	wr(f, VIRTIO_PCI_NOTIFY_OFF + 4 * 9, 2, 9); /* a queue that does not exist */
 }
 
+static void test_rng_rate_limit(void **state)
+{
+	struct fx *f = *state;
+	/* A second rng, at 100 bytes per second, in slot 2. */
+	struct virtio_pci_host host = {.mem = &f->mem};
+	struct virtio_rng *slow = virtio_rng_create(f->pb, &host, "rng1", 100);
+	assert_non_null(slow);
+	assert_int_equal(pci_bus_assign_bars(f->pb), 0);
+	f->slot = 2;
+	f->vp = virtio_rng_transport(slow);
+	f->bar = (cfg_rd(f, PCI_CFG_BAR0, 4) & ~15u) | (uint64_t)cfg_rd(f, PCI_CFG_BAR0 + 4, 4)
+							       << 32;
+	cfg_wr(f, PCI_CFG_COMMAND, 2, PCI_CMD_MEMORY | PCI_CMD_MASTER);
+	negotiate(f, 1ull << VIRTIO_F_VERSION_1);
+	setup_queue(f, VIRTIO_MSI_NO_VECTOR);
+	driver_ok(f);
+	offer(f, false); /* 64 of the 100 */
+	offer(f, false); /* the other 36 */
+	offer(f, false); /* nothing left: waits for the timer */
+	assert_int_equal(used_idx(f), 2);
+	uint32_t len0, len1;
+	memcpy(&len0, f->ram + USED + 8, 4);
+	memcpy(&len1, f->ram + USED + 16, 4);
+	assert_int_equal(len0, 64);
+	assert_true(len1 >= 36 && len1 < 40); /* plus what trickled in meanwhile */
+	/* A second later the bucket has refilled. */
+	usleep(1100 * 1000);
+	virtio_pci_process(f->vp, 0);
+	assert_int_equal(used_idx(f), 3);
+	virtio_rng_destroy(slow);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -425,6 +458,7 @@ int main(void)
 		T(test_msix_masking),
 		T(test_pci_cfg_access_window),
 		T(test_unaligned_and_odd_accesses),
+		T(test_rng_rate_limit),
 #undef T
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
