@@ -237,6 +237,7 @@ BAD = [
 ]
 
 
+@pytest.mark.asan
 @pytest.mark.parametrize("name,args,expect", BAD, ids=[b[0] for b in BAD])
 def test_virtio_bad_options(target, disks, name, args, expect):
     d = disks
