@@ -15,7 +15,7 @@ import tempfile
 
 import pytest
 
-from vmm import EXIT_POWEROFF, EXIT_USAGE, guest_elf, q, vmm_cmd
+from vmm import EXIT_POWEROFF, EXIT_STOPPED, EXIT_USAGE, guest_cmd, guest_elf, interact, vmm_cmd
 
 from vireo_target import run_vm
 
@@ -247,3 +247,21 @@ def test_virtio_bad_options(target, disks, name, args, expect):
     assert rc == EXIT_USAGE, lines
     assert len(lines) == 1, lines
     assert expect.format(d=d) in lines[0], lines
+
+
+@pytest.mark.asan
+def test_virtio_devices_survive_reboots(target, disks):
+    """The I/O thread and the devices go and come back with each boot: our test guest resets
+    itself, vireo-vmm boots it again with the same disk, rng and console; SIGTERM twice ends
+    it."""
+    d = disks
+    cmd = guest_cmd(target, words="reset", extra=(
+        "--disk", f"path={d}/ro.img,readonly=on", "--rng", "--console", f"file:{d}/hvc3.out"))
+    rc, out = interact(target, cmd, [("VIREO-GUEST: PASS", "")], finish=(
+        "i=0; while [ $(grep -c 'test guest starting' \"$w/out\") -lt 3 ] && [ $i -lt 300 ]; "
+        "do sleep 0.2; i=$((i+1)); done; kill -TERM $pid; sleep 0.5; kill -TERM $pid"))
+    assert out.count("test guest starting") >= 3, out
+    # The guest lists the PCI functions at every boot (the last boot may be cut short).
+    assert out.count("1af4:1042") >= 2 and out.count("1af4:1044") >= 2, out
+    assert "needs a reset" not in out and "error" not in out.lower(), out
+    assert rc == EXIT_STOPPED, out
