@@ -142,6 +142,9 @@ int iothread_start(struct iothread *t)
 		log_error("I/O thread %s: pthread_create: %s", t->name, strerror(e));
 		return -1;
 	}
+	char name[16];
+	snprintf(name, sizeof(name), "vireo-%s", t->name);
+	pthread_setname_np(t->thread, name); /* for top -H and gdb; may fail, harmless */
 	t->running = true;
 	return 0;
 }
