@@ -143,7 +143,7 @@ int iothread_start(struct iothread *t)
 		return -1;
 	}
 	char name[16];
-	snprintf(name, sizeof(name), "vireo-%s", t->name);
+	snprintf(name, sizeof(name), "vireo-%.9s", t->name);
 	pthread_setname_np(t->thread, name); /* for top -H and gdb; may fail, harmless */
 	t->running = true;
 	return 0;
