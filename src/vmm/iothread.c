@@ -30,9 +30,13 @@ struct iothread {
 	struct io_handler h[IOTHREAD_MAX_HANDLERS];
 };
 
+/* The I/O thread this thread is, if any. */
+static _Thread_local const struct iothread *current;
+
 static void *iothread_main(void *arg)
 {
 	struct iothread *t = arg;
+	current = t;
 	for (;;) {
 		struct epoll_event ev[32];
 		int n = epoll_wait(t->epfd, ev, 32, -1);
@@ -179,5 +183,5 @@ void iothread_destroy(struct iothread *t)
 
 bool iothread_is_current(const struct iothread *t)
 {
-	return t->running && pthread_equal(pthread_self(), t->thread);
+	return t && current == t;
 }
