@@ -73,7 +73,7 @@ static int open_virtio_console(const struct vmm_config *cfg, struct console *hvc
 	char err[512];
 	c.serial = cfg->hvc;
 	c.serial_path = cfg->hvc_path;
-	if (console_open(hvc, &c, err, sizeof(err)) < 0) {
+	if (console_open_labeled(hvc, &c, "virtio console (hvc0)", err, sizeof(err)) < 0) {
 		const char *msg = strncmp(err, "--serial", 8) ? err : err + 8;
 		log_error("--console%s", msg);
 		return -1;
