@@ -26,6 +26,18 @@ const char config_usage[] =
 	"  --cpus N            vCPUs, 1-256 (default 1)\n"
 	"  --serial KIND       COM1 console: stdio (default), file:PATH, pty, socket:PATH, none\n"
 	"  --no-reboot         exit when the guest resets instead of rebooting it\n"
+	"Virtio devices (PCI bus 0, in command-line order; see docs/virtio.md):\n"
+	"  --disk path=FILE[,readonly=on][,cache=none|writeback][,serial=S][,num-queues=N]\n"
+	"                      virtio-blk on a raw image or block device (repeatable:\n"
+	"                      vda, vdb, ...); cache=none is O_DIRECT, writeback (default)\n"
+	"                      uses the host page cache; flushes always reach the disk\n"
+	"  --rng[=rate=BYTES]  virtio-rng from the host's getrandom(), optionally at most\n"
+	"                      BYTES per second (repeatable)\n"
+	"  --console KIND      virtio-console (hvc0 in the guest): stdio, file:PATH, pty,\n"
+	"                      socket:PATH or none, as --serial\n"
+	"  --net tap=NAME|fd=N[,mac=52:54:00:12:34:56]\n"
+	"                      virtio-net on a tap device: NAME is created or attached (needs\n"
+	"                      CAP_NET_ADMIN), or an open tap fd is used (repeatable)\n"
 	"Other:\n"
 	"  --stats             print exit counts, timings and peak memory when the VM ends\n"
 	"  --log-level LEVEL   error, warn, info (default) or debug\n"
@@ -39,7 +51,7 @@ const char config_usage[] =
 	"Exit status:\n"
 	"  0  the guest powered off\n"
 	"  1  internal error (KVM or emulation failure, I/O error)\n"
-	"  2  bad arguments or unusable input (kernel, initrd, firmware, memory size)\n"
+	"  2  bad arguments or unusable input (kernel, initrd, firmware, memory size, disk, tap)\n"
 	"  3  the guest reset itself and --no-reboot was given\n"
 	"  4  the guest triple-faulted and --no-reboot was given\n"
 	"  5  stopped from outside (Ctrl-A x, SIGINT, a second SIGTERM)\n";
@@ -56,6 +68,10 @@ enum {
 	OPT_LOG_LEVEL,
 	OPT_KVM_DEVICE,
 	OPT_FIRMWARE,
+	OPT_DISK,
+	OPT_RNG,
+	OPT_CONSOLE,
+	OPT_NET,
 };
 
 static const struct option long_options[] = {
@@ -70,6 +86,10 @@ static const struct option long_options[] = {
 	{"log-level", required_argument, NULL, OPT_LOG_LEVEL},
 	{"kvm-device", required_argument, NULL, OPT_KVM_DEVICE},
 	{"firmware", required_argument, NULL, OPT_FIRMWARE},
+	{"disk", required_argument, NULL, OPT_DISK},
+	{"rng", optional_argument, NULL, OPT_RNG},
+	{"console", required_argument, NULL, OPT_CONSOLE},
+	{"net", required_argument, NULL, OPT_NET},
 	{"help", no_argument, NULL, 'h'},
 	{"version", no_argument, NULL, 'V'},
 	{NULL, 0, NULL, 0},
@@ -92,6 +112,239 @@ static int parse_serial(struct vmm_config *cfg, const char *v, char *err, size_t
 			 "--serial '%s': expected stdio, file:PATH, pty, socket:PATH or none", v);
 		return -1;
 	}
+	return 0;
+}
+
+/* ---- virtio devices ---- */
+
+static int add_virtio(struct vmm_config *cfg, enum virtio_kind kind, unsigned index)
+{
+	if (cfg->nvirtio >= sizeof(cfg->virtio) / sizeof(cfg->virtio[0]))
+		return -1;
+	cfg->virtio[cfg->nvirtio].kind = kind;
+	cfg->virtio[cfg->nvirtio].index = index;
+	cfg->nvirtio++;
+	return 0;
+}
+
+static bool parse_on_off(const char *v, bool *out)
+{
+	if (!strcmp(v, "on") || !strcmp(v, "true") || !strcmp(v, "yes"))
+		*out = true;
+	else if (!strcmp(v, "off") || !strcmp(v, "false") || !strcmp(v, "no"))
+		*out = false;
+	else
+		return false;
+	return true;
+}
+
+/* --disk path=FILE,readonly=on,cache=none,serial=S,num-queues=N. */
+static int parse_disk(struct vmm_config *cfg, const char *arg, char *err, size_t errlen)
+{
+	char v[8192];
+	if (strlen(arg) >= sizeof(v)) {
+		snprintf(err, errlen, "--disk: the value is too long");
+		return -1;
+	}
+	strcpy(v, arg);
+	if (cfg->ndisks >= VMM_MAX_VIRTIO) {
+		snprintf(err, errlen, "--disk: at most %d disks", VMM_MAX_VIRTIO);
+		return -1;
+	}
+	struct vmm_disk *d = &cfg->disks[cfg->ndisks];
+	memset(d, 0, sizeof(*d));
+	snprintf(d->name, sizeof(d->name), "vd%c", 'a' + (char)cfg->ndisks);
+	d->num_queues = 1;
+	char *save = NULL;
+	for (char *kv = strtok_r(v, ",", &save); kv; kv = strtok_r(NULL, ",", &save)) {
+		char *val = strchr(kv, '=');
+		if (!val || val == kv) {
+			snprintf(err, errlen,
+				 "--disk: '%s' is not KEY=VALUE (keys: path, readonly, "
+				 "cache, serial, num-queues)",
+				 kv);
+			return -1;
+		}
+		*val++ = '\0';
+		if (!strcmp(kv, "path")) {
+			if (!*val) {
+				snprintf(err, errlen, "--disk: path= needs a file name");
+				return -1;
+			}
+			if (strlen(val) >= sizeof(d->path)) {
+				snprintf(err, errlen, "--disk: path=%.64s...: too long", val);
+				return -1;
+			}
+			snprintf(d->path, sizeof(d->path), "%s", val);
+		} else if (!strcmp(kv, "readonly")) {
+			if (!parse_on_off(val, &d->readonly)) {
+				snprintf(err, errlen, "--disk: readonly=%s: expected on or off",
+					 val);
+				return -1;
+			}
+		} else if (!strcmp(kv, "cache")) {
+			if (!strcmp(val, "none"))
+				d->cache = DISK_CACHE_NONE;
+			else if (!strcmp(val, "writeback"))
+				d->cache = DISK_CACHE_WRITEBACK;
+			else {
+				snprintf(err, errlen,
+					 "--disk: cache=%s: expected none or writeback", val);
+				return -1;
+			}
+		} else if (!strcmp(kv, "serial")) {
+			if (strlen(val) > 20) {
+				snprintf(err, errlen,
+					 "--disk: serial=%s: at most 20 characters (virtio-blk's "
+					 "limit)",
+					 val);
+				return -1;
+			}
+			snprintf(d->serial, sizeof(d->serial), "%s", val);
+		} else if (!strcmp(kv, "num-queues")) {
+			char *end;
+			long n = strtol(val, &end, 10);
+			if (!*val || *end || n < 1 || n > 8) {
+				snprintf(err, errlen, "--disk: num-queues=%s: expected 1 to 8",
+					 val);
+				return -1;
+			}
+			d->num_queues = (unsigned)n;
+		} else {
+			snprintf(err, errlen,
+				 "--disk: unknown key '%s' (keys: path, readonly, cache, serial, "
+				 "num-queues)",
+				 kv);
+			return -1;
+		}
+	}
+	if (!d->path[0]) {
+		snprintf(err, errlen, "--disk: no path=FILE given");
+		return -1;
+	}
+	add_virtio(cfg, VIRTIO_DISK, cfg->ndisks++);
+	return 0;
+}
+
+static int parse_rng(struct vmm_config *cfg, const char *v, char *err, size_t errlen)
+{
+	if (cfg->nrngs >= VMM_MAX_VIRTIO) {
+		snprintf(err, errlen, "--rng: at most %d devices", VMM_MAX_VIRTIO);
+		return -1;
+	}
+	uint64_t rate = 0;
+	if (v) {
+		if (strncmp(v, "rate=", 5) || parse_size(v + 5, 1, &rate) < 0 || rate == 0) {
+			snprintf(err, errlen,
+				 "--rng=%s: expected rate=BYTES_PER_SECOND (e.g. rate=1024, "
+				 "rate=1M)",
+				 v);
+			return -1;
+		}
+	}
+	cfg->rng_rate[cfg->nrngs] = rate;
+	add_virtio(cfg, VIRTIO_RNG, cfg->nrngs++);
+	return 0;
+}
+
+static int parse_console(struct vmm_config *cfg, const char *v, char *err, size_t errlen)
+{
+	if (cfg->nconsoles) {
+		snprintf(err, errlen, "--console: only one virtio console (hvc0) for now");
+		return -1;
+	}
+	struct vmm_config tmp = {0};
+	if (parse_serial(&tmp, v, err, errlen) < 0) {
+		snprintf(err, errlen,
+			 "--console '%s': expected stdio, file:PATH, pty, socket:PATH or none", v);
+		return -1;
+	}
+	cfg->hvc = tmp.serial;
+	cfg->hvc_path = tmp.serial_path;
+	add_virtio(cfg, VIRTIO_CONSOLE, cfg->nconsoles++);
+	return 0;
+}
+
+static bool parse_mac(const char *v, uint8_t *mac)
+{
+	unsigned b[6];
+	char end;
+	if (sscanf(v, "%2x:%2x:%2x:%2x:%2x:%2x%c", &b[0], &b[1], &b[2], &b[3], &b[4], &b[5],
+		   &end) != 6)
+		return false;
+	for (int i = 0; i < 6; i++)
+		mac[i] = (uint8_t)b[i];
+	return !(mac[0] & 1); /* not a multicast address */
+}
+
+/* --net tap=NAME|fd=N[,mac=XX:XX:XX:XX:XX:XX] */
+static int parse_net(struct vmm_config *cfg, const char *arg, char *err, size_t errlen)
+{
+	if (cfg->nnets >= VMM_MAX_VIRTIO) {
+		snprintf(err, errlen, "--net: at most %d network devices", VMM_MAX_VIRTIO);
+		return -1;
+	}
+	struct vmm_net *n = &cfg->nets[cfg->nnets];
+	memset(n, 0, sizeof(*n));
+	n->fd = -1;
+	/* 52:54:00 is the prefix other VMMs use too; the last byte counts devices. */
+	const uint8_t def[6] = {0x52, 0x54, 0x00, 0x12, 0x34, (uint8_t)(0x56 + cfg->nnets)};
+	memcpy(n->mac, def, 6);
+	char v[512];
+	if (strlen(arg) >= sizeof(v)) {
+		snprintf(err, errlen, "--net: the value is too long");
+		return -1;
+	}
+	strcpy(v, arg);
+	bool have = false;
+	char *save = NULL;
+	for (char *kv = strtok_r(v, ",", &save); kv; kv = strtok_r(NULL, ",", &save)) {
+		char *val = strchr(kv, '=');
+		if (!val) {
+			snprintf(err, errlen, "--net: '%s' is not KEY=VALUE (keys: tap, fd, mac)",
+				 kv);
+			return -1;
+		}
+		*val++ = '\0';
+		if (!strcmp(kv, "tap")) {
+			if (!*val || strlen(val) >= sizeof(n->tap) || strchr(val, '/')) {
+				snprintf(err, errlen,
+					 "--net: tap=%s: not an interface name (1-15 characters)",
+					 val);
+				return -1;
+			}
+			snprintf(n->tap, sizeof(n->tap), "%s", val);
+			have = true;
+		} else if (!strcmp(kv, "fd")) {
+			char *end;
+			long fd = strtol(val, &end, 10);
+			if (!*val || *end || fd < 3 || fd > 65535) {
+				snprintf(err, errlen,
+					 "--net: fd=%s: expected an open file descriptor "
+					 "number (3 or more)",
+					 val);
+				return -1;
+			}
+			n->fd = (int)fd;
+			have = true;
+		} else if (!strcmp(kv, "mac")) {
+			if (!parse_mac(val, n->mac)) {
+				snprintf(err, errlen,
+					 "--net: mac=%s: expected a unicast address like "
+					 "52:54:00:12:34:56",
+					 val);
+				return -1;
+			}
+		} else {
+			snprintf(err, errlen, "--net: unknown key '%s' (keys: tap, fd, mac)", kv);
+			return -1;
+		}
+	}
+	if (!have || (n->tap[0] && n->fd >= 0)) {
+		snprintf(err, errlen, "--net: give exactly one of tap=NAME or fd=N");
+		return -1;
+	}
+	add_virtio(cfg, VIRTIO_NET, cfg->nnets++);
 	return 0;
 }
 
@@ -166,6 +419,22 @@ int config_parse(struct vmm_config *cfg, int argc, char **argv, char *err, size_
 			break;
 		case OPT_KVM_DEVICE: cfg->kvm_path = optarg; break;
 		case OPT_FIRMWARE: cfg->firmware = optarg; break;
+		case OPT_DISK:
+			if (parse_disk(cfg, optarg, err, errlen) < 0)
+				return -1;
+			break;
+		case OPT_RNG:
+			if (parse_rng(cfg, optarg, err, errlen) < 0)
+				return -1;
+			break;
+		case OPT_CONSOLE:
+			if (parse_console(cfg, optarg, err, errlen) < 0)
+				return -1;
+			break;
+		case OPT_NET:
+			if (parse_net(cfg, optarg, err, errlen) < 0)
+				return -1;
+			break;
 		case 'h': cfg->help = true; return 0;
 		case 'V': cfg->version = true; return 0;
 		case ':':
@@ -179,6 +448,12 @@ int config_parse(struct vmm_config *cfg, int argc, char **argv, char *err, size_
 	}
 	if (optind < argc) {
 		snprintf(err, errlen, "unexpected argument '%s' (see --help)", argv[optind]);
+		return -1;
+	}
+	if (cfg->nconsoles && cfg->hvc == SERIAL_STDIO && cfg->serial == SERIAL_STDIO) {
+		snprintf(err, errlen,
+			 "--console stdio: the serial console is already on stdio; give --serial "
+			 "another backend (e.g. --serial none) or --console another one");
 		return -1;
 	}
 	if (!cfg->kernel && !cfg->firmware) {

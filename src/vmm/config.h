@@ -9,6 +9,28 @@
 
 enum serial_kind { SERIAL_STDIO, SERIAL_FILE, SERIAL_PTY, SERIAL_SOCKET, SERIAL_NONE };
 
+/* virtio devices (docs/virtio.md). */
+#define VMM_MAX_VIRTIO 16 /* of each kind */
+
+enum disk_cache { DISK_CACHE_WRITEBACK, DISK_CACHE_NONE };
+
+struct vmm_disk {
+	char name[8]; /* vda, vdb, ... */
+	char path[4096];
+	bool readonly;
+	enum disk_cache cache;
+	char serial[21]; /* up to 20 bytes, as GET_ID returns */
+	unsigned num_queues;
+};
+
+struct vmm_net {
+	char tap[16]; /* interface name (IFNAMSIZ), or "" with fd >= 0 */
+	int fd;	      /* fd=N given, or the tap main.c opened; -1 before */
+	uint8_t mac[6];
+};
+
+enum virtio_kind { VIRTIO_DISK, VIRTIO_RNG, VIRTIO_CONSOLE, VIRTIO_NET };
+
 struct vmm_config {
 	const char *kernel;
 	const char *firmware; /* --firmware: BIOS image (SeaBIOS); --kernel then optional */
@@ -23,6 +45,22 @@ struct vmm_config {
 	int log_level; /* enum log_level */
 	const char *kvm_path;
 	bool help, version;
+
+	/* virtio devices, each kind in its array, all in command-line order. */
+	struct vmm_disk disks[VMM_MAX_VIRTIO];
+	unsigned ndisks;
+	uint64_t rng_rate[VMM_MAX_VIRTIO]; /* bytes/s, 0: unlimited */
+	unsigned nrngs;
+	enum serial_kind hvc; /* --console backend (one hvc0) */
+	const char *hvc_path;
+	unsigned nconsoles;
+	struct vmm_net nets[VMM_MAX_VIRTIO];
+	unsigned nnets;
+	struct {
+		enum virtio_kind kind;
+		unsigned index;
+	} virtio[4 * VMM_MAX_VIRTIO];
+	unsigned nvirtio;
 };
 
 #define VMM_DEFAULT_MEMORY (512ull << 20)

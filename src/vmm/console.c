@@ -51,7 +51,14 @@ static int open_socket(struct console *c, const char *path, char *err, size_t er
 
 int console_open(struct console *c, const struct vmm_config *cfg, char *err, size_t errlen)
 {
+	return console_open_labeled(c, cfg, "serial console", err, errlen);
+}
+
+int console_open_labeled(struct console *c, const struct vmm_config *cfg, const char *label,
+			 char *err, size_t errlen)
+{
 	memset(c, 0, sizeof(*c));
+	c->label = label;
 	c->kind = cfg->serial;
 	c->out_fd = c->in_fd = c->listen_fd = c->pty_slave = -1;
 	pthread_mutex_init(&c->out_lock, NULL);
@@ -98,14 +105,14 @@ int console_open(struct console *c, const struct vmm_config *cfg, char *err, siz
 		c->out_fd = c->in_fd = master;
 		c->pty_slave = slave;
 		c->out_nonblocking = true;
-		log_info("serial console on %s", c->pty_name);
+		log_info("%s on %s", c->label, c->pty_name);
 		return 0;
 	}
 	case SERIAL_SOCKET:
 		c->out_nonblocking = true;
 		if (open_socket(c, cfg->serial_path, err, errlen) < 0)
 			return -1;
-		log_info("serial console on unix socket %s", cfg->serial_path);
+		log_info("%s on unix socket %s", c->label, cfg->serial_path);
 		return 0;
 	}
 	return 0;

@@ -19,6 +19,7 @@ typedef size_t (*console_input_fn)(void *ctx, const uint8_t *buf, size_t len);
 enum console_action { CONSOLE_NOTHING, CONSOLE_QUIT };
 
 struct console {
+	const char *label; /* in messages: "serial console", "virtio console (hvc0)" */
 	enum serial_kind kind;
 	int out_fd;	      /* guest output goes here; -1: dropped */
 	int in_fd;	      /* input comes from here; -1: none */
@@ -41,6 +42,10 @@ struct console {
 
 /* Open the backend chosen by cfg->serial.  Returns 0 or -1 (err set). */
 int console_open(struct console *c, const struct vmm_config *cfg, char *err, size_t errlen);
+
+/* The same for another console (--console): `label` names it in messages. */
+int console_open_labeled(struct console *c, const struct vmm_config *cfg, const char *label,
+			 char *err, size_t errlen);
 
 /* Restore the terminal, close fds, remove the socket file. */
 void console_close(struct console *c);

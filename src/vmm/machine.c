@@ -14,8 +14,10 @@
 #include "dev/rtc.h"
 #include "dev/serial.h"
 #include "layout.h"
+#include "virtio/devices.h"
 #include "vm.h"
 
+#include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <time.h>
@@ -58,6 +60,35 @@ static void guest_power_off(void *ctx)
 {
 	struct machine *m = ctx;
 	vm_request_stop(m->vm, VM_STOP_POWEROFF);
+}
+
+/* ---- virtio devices (docs/virtio.md) ---- */
+
+static void hvc_wake(void *ctx)
+{
+	struct machine *m = ctx;
+	vm_wake(m->vm);
+}
+
+/* Put the command line's virtio devices on bus 0 after the host bridge and
+ * give every BAR an address, as firmware would for a direct kernel boot. */
+static int machine_add_virtio(struct machine *m, struct vm *vm)
+{
+	struct virtio_pci_host host = {
+		.mem = &vm->mem,
+		.io = vm->io,
+		.ctx = vm,
+		.ioeventfd = vm_ioeventfd,
+		.gsi_alloc = vm_gsi_alloc,
+		.msi_route = vm_msi_route,
+		.irqfd = vm_irqfd,
+		.signal_msi = vm_signal_msi,
+	};
+	m->virtio = calloc(1, sizeof(*m->virtio));
+	if (!m->virtio ||
+	    virtio_devices_create(m->virtio, vm->cfg, m->pci, &host, vm->hvc, hvc_wake, m) < 0)
+		return -1;
+	return pci_bus_assign_bars(m->pci);
 }
 
 static int reg(struct bus *b, uint64_t base, uint64_t len, const struct bus_dev_ops *ops,
@@ -149,6 +180,8 @@ int machine_init(struct machine *m, struct vm *vm, uint64_t *rsdp)
 		log_error("cannot set up the PCI host bridge");
 		return -1;
 	}
+	if (machine_add_virtio(m, vm) < 0)
+		return -1;
 
 	struct acpi_config ac = {
 		.ncpus = vm->cfg->cpus,
@@ -187,6 +220,10 @@ void machine_destroy(struct machine *m)
 		post_destroy(m->post);
 	if (m->pm)
 		acpi_pm_destroy(m->pm);
+	if (m->virtio) {
+		virtio_devices_destroy(m->virtio);
+		free(m->virtio);
+	}
 	if (m->pci)
 		pci_bus_destroy(m->pci);
 	fw_cfg_destroy(m->fw_cfg);

@@ -18,6 +18,7 @@ struct machine {
 	struct post *post;
 	struct acpi_pm *pm;
 	struct pci_bus *pci;
+	struct virtio_devices *virtio; /* --disk, --rng, --console */
 	uint64_t mmio64_base, mmio64_size;
 	/* --firmware only: fw_cfg, the debug console, a writable copy of the
 	 * image where KVM has no read-only memory slots. */

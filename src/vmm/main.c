@@ -6,6 +6,7 @@
 #include "exit_codes.h"
 #include "kvm.h"
 #include "boot/firmware.h"
+#include "virtio/devices.h"
 #include "vm.h"
 
 #include <errno.h>
@@ -88,6 +89,50 @@ static void print_stats(const struct vm *vm, uint64_t t0, unsigned boots)
 		ru.ru_maxrss, boots);
 }
 
+/* --console: a second console backend, for virtio-console (hvc0). */
+static int open_virtio_console(const struct vmm_config *cfg, struct console *hvc)
+{
+	if (!cfg->nconsoles)
+		return 0;
+	struct vmm_config c = *cfg;
+	char err[512];
+	c.serial = cfg->hvc;
+	c.serial_path = cfg->hvc_path;
+	if (console_open_labeled(hvc, &c, "virtio console (hvc0)", err, sizeof(err)) < 0) {
+		const char *msg = strncmp(err, "--serial", 8) ? err : err + 8;
+		log_error("--console%s", msg);
+		return -1;
+	}
+	vm_set_hvc_console(hvc);
+	return 0;
+}
+
+/* Taps are opened once and kept over reboots (a tap made here would vanish
+ * with its last fd, and leave its bridge). */
+static int open_taps(struct vmm_config *cfg)
+{
+	for (unsigned i = 0; i < cfg->nnets; i++)
+		if (virtio_net_open_tap(&cfg->nets[i]) < 0)
+			return -1;
+	return 0;
+}
+
+static void close_taps(struct vmm_config *cfg)
+{
+	for (unsigned i = 0; i < cfg->nnets; i++)
+		if (cfg->nets[i].fd >= 0 && cfg->nets[i].tap[0])
+			close(cfg->nets[i].fd);
+}
+
+/* Disks are opened again by each boot; a bad one is a usage error now. */
+static int check_disks(const struct vmm_config *cfg)
+{
+	for (unsigned i = 0; i < cfg->ndisks; i++)
+		if (virtio_blk_check(&cfg->disks[i]) < 0)
+			return -1;
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	uint64_t t0 = mono_ns();
@@ -114,6 +159,8 @@ int main(int argc, char **argv)
 	struct kvm_host kvm = {.fd = -1};
 	struct console console = {.out_fd = -1, .in_fd = -1, .listen_fd = -1, .pty_slave = -1};
 	bool console_opened = false;
+	struct console hvc = {.out_fd = -1, .in_fd = -1, .listen_fd = -1, .pty_slave = -1};
+	bool hvc_opened = false;
 	int sfd = -1;
 
 	if (cfg.kernel &&
@@ -160,6 +207,11 @@ int main(int argc, char **argv)
 		goto out;
 	}
 	console_opened = true;
+	if (open_virtio_console(&cfg, &hvc) < 0)
+		goto out;
+	hvc_opened = cfg.nconsoles > 0;
+	if (check_disks(&cfg) < 0 || open_taps(&cfg) < 0)
+		goto out;
 	struct boot_request req = {
 		.kernel_path = cfg.kernel,
 		.kernel = kernel,
@@ -198,6 +250,10 @@ int main(int argc, char **argv)
 		break;
 	}
 out:
+	close_taps(&cfg);
+	vm_set_hvc_console(NULL);
+	if (hvc_opened)
+		console_close(&hvc);
 	if (console_opened)
 		console_close(&console);
 	if (sfd >= 0)

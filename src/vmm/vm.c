@@ -6,10 +6,12 @@
 #include "exit_codes.h"
 #include "layout.h"
 #include "boot/firmware.h"
+#include "iothread.h"
 
 #include <errno.h>
 #include <poll.h>
 #include <signal.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/ioctl.h>
@@ -42,39 +44,131 @@ void vm_set_irq(void *opaque, uint32_t gsi, int level)
 				"KVM_IRQ_LINE gsi %u: %s", gsi, strerror(errno));
 }
 
+/* The GSI routing table: KVM_SET_GSI_ROUTING replaces the whole table, so
+ * the VM keeps it (PC routes first, then MSI routes of devices) and
+ * uploads it again on every change. */
+static int commit_routes(struct vm *vm)
+{
+	size_t bytes =
+		sizeof(struct kvm_irq_routing) + vm->nroutes * sizeof(struct kvm_irq_routing_entry);
+	struct kvm_irq_routing *r = calloc(1, bytes);
+	if (!r)
+		return -1;
+	r->nr = vm->nroutes;
+	memcpy(r->entries, vm->routes, vm->nroutes * sizeof(struct kvm_irq_routing_entry));
+	int ret = ioctl(vm->fd, KVM_SET_GSI_ROUTING, r);
+	free(r);
+	return ret;
+}
+
+static struct kvm_irq_routing_entry *route_add(struct vm *vm)
+{
+	if (vm->nroutes == VM_MAX_ROUTES)
+		return NULL;
+	struct kvm_irq_routing_entry *e = &vm->routes[vm->nroutes++];
+	memset(e, 0, sizeof(*e));
+	return e;
+}
+
 /* Route GSIs like a PC: 0-15 to the PICs (but 2, the cascade), all of them
  * to the IOAPIC with the PIT's GSI 0 on pin 2, as the MADT override says. */
 static int setup_gsi_routing(struct vm *vm)
 {
-	size_t n = 0;
-	/* kvm_irq_routing ends in a flexible array: room for the entries follows it. */
-	union {
-		struct kvm_irq_routing hdr;
-		uint8_t bytes[sizeof(struct kvm_irq_routing) +
-			      (IOAPIC_NUM_PINS + 16) * sizeof(struct kvm_irq_routing_entry)];
-	} r;
-	memset(&r, 0, sizeof(r));
-	struct kvm_irq_routing_entry *e = r.hdr.entries;
+	vm->nroutes = 0;
 	for (uint32_t gsi = 0; gsi < 16; gsi++) {
 		if (gsi == 2)
 			continue;
-		e[n].gsi = gsi;
-		e[n].type = KVM_IRQ_ROUTING_IRQCHIP;
-		e[n].u.irqchip.irqchip = gsi < 8 ? KVM_IRQCHIP_PIC_MASTER : KVM_IRQCHIP_PIC_SLAVE;
-		e[n].u.irqchip.pin = gsi % 8;
-		n++;
+		struct kvm_irq_routing_entry *e = route_add(vm);
+		e->gsi = gsi;
+		e->type = KVM_IRQ_ROUTING_IRQCHIP;
+		e->u.irqchip.irqchip = gsi < 8 ? KVM_IRQCHIP_PIC_MASTER : KVM_IRQCHIP_PIC_SLAVE;
+		e->u.irqchip.pin = gsi % 8;
 	}
 	for (uint32_t gsi = 0; gsi < IOAPIC_NUM_PINS; gsi++) {
 		if (gsi == 2)
 			continue;
-		e[n].gsi = gsi;
-		e[n].type = KVM_IRQ_ROUTING_IRQCHIP;
-		e[n].u.irqchip.irqchip = KVM_IRQCHIP_IOAPIC;
-		e[n].u.irqchip.pin = gsi == 0 ? 2 : gsi;
-		n++;
+		struct kvm_irq_routing_entry *e = route_add(vm);
+		e->gsi = gsi;
+		e->type = KVM_IRQ_ROUTING_IRQCHIP;
+		e->u.irqchip.irqchip = KVM_IRQCHIP_IOAPIC;
+		e->u.irqchip.pin = gsi == 0 ? 2 : gsi;
 	}
-	r.hdr.nr = (uint32_t)n;
-	return ioctl(vm->fd, KVM_SET_GSI_ROUTING, &r.hdr);
+	vm->next_gsi = IOAPIC_NUM_PINS;
+	return commit_routes(vm);
+}
+
+int vm_gsi_alloc(void *opaque)
+{
+	struct vm *vm = opaque;
+	pthread_mutex_lock(&vm->route_lock);
+	int gsi = vm->nroutes < VM_MAX_ROUTES ? (int)vm->next_gsi++ : -1;
+	pthread_mutex_unlock(&vm->route_lock);
+	if (gsi < 0)
+		log_error("no GSI left for an MSI route (%d routes in use)", VM_MAX_ROUTES);
+	return gsi;
+}
+
+int vm_msi_route(void *opaque, uint32_t gsi, uint64_t addr, uint32_t data)
+{
+	struct vm *vm = opaque;
+	pthread_mutex_lock(&vm->route_lock);
+	struct kvm_irq_routing_entry *e = NULL;
+	for (unsigned i = 0; i < vm->nroutes && !e; i++)
+		if (vm->routes[i].gsi == gsi && vm->routes[i].type == KVM_IRQ_ROUTING_MSI)
+			e = &vm->routes[i];
+	if (!e && (e = route_add(vm))) {
+		e->gsi = gsi;
+		e->type = KVM_IRQ_ROUTING_MSI;
+	}
+	int ret = -1;
+	if (e) {
+		e->u.msi.address_lo = (uint32_t)addr;
+		e->u.msi.address_hi = (uint32_t)(addr >> 32);
+		e->u.msi.data = data;
+		ret = commit_routes(vm);
+		if (ret < 0)
+			log_ratelimited(&(struct log_ratelimit)LOG_RATELIMIT_INIT(1000, 1),
+					LOG_WARN, "KVM_SET_GSI_ROUTING (MSI gsi %u): %s", gsi,
+					strerror(errno));
+	}
+	pthread_mutex_unlock(&vm->route_lock);
+	return ret;
+}
+
+int vm_irqfd(void *opaque, int fd, uint32_t gsi, bool assign)
+{
+	struct vm *vm = opaque;
+	struct kvm_irqfd irqfd = {
+		.fd = (uint32_t)fd, .gsi = gsi, .flags = assign ? 0 : KVM_IRQFD_FLAG_DEASSIGN};
+	return ioctl(vm->fd, KVM_IRQFD, &irqfd);
+}
+
+int vm_ioeventfd(void *opaque, int fd, uint64_t addr, bool assign)
+{
+	struct vm *vm = opaque;
+	/* Length 0: any write width matches (KVM_CAP_IOEVENTFD_ANY_LENGTH); else 2,
+	 * the width of the queue index a driver writes. */
+	for (uint32_t len = 0; len <= 2; len += 2) {
+		struct kvm_ioeventfd io = {
+			.addr = addr,
+			.len = len,
+			.fd = fd,
+			.flags = assign ? 0 : KVM_IOEVENTFD_FLAG_DEASSIGN,
+		};
+		if (ioctl(vm->fd, KVM_IOEVENTFD, &io) == 0)
+			return 0;
+	}
+	return -1;
+}
+
+void vm_signal_msi(void *opaque, uint64_t addr, uint32_t data)
+{
+	struct vm *vm = opaque;
+	struct kvm_msi msi = {
+		.address_lo = (uint32_t)addr, .address_hi = (uint32_t)(addr >> 32), .data = data};
+	if (ioctl(vm->fd, KVM_SIGNAL_MSI, &msi) < 0)
+		log_ratelimited(&(struct log_ratelimit)LOG_RATELIMIT_INIT(1000, 1), LOG_WARN,
+				"KVM_SIGNAL_MSI: %s", strerror(errno));
 }
 
 static int add_memslot(struct vm *vm, uint32_t slot, const struct guest_mem_region *reg)
@@ -101,6 +195,13 @@ static unsigned host_phys_bits(struct kvm_cpuid2 *supported)
 		return (code);                                                                     \
 	} while (0)
 
+static struct console *hvc_console;
+
+void vm_set_hvc_console(struct console *c)
+{
+	hvc_console = c;
+}
+
 int vm_create(struct vm *vm, const struct vmm_config *cfg, struct kvm_host *kvm,
 	      struct console *console, const struct boot_request *req)
 {
@@ -108,7 +209,9 @@ int vm_create(struct vm *vm, const struct vmm_config *cfg, struct kvm_host *kvm,
 	vm->cfg = cfg;
 	vm->kvm = kvm;
 	vm->console = console;
+	vm->hvc = hvc_console;
 	vm->fd = vm->wake_fd = -1;
+	pthread_mutex_init(&vm->route_lock, NULL);
 	atomic_init(&vm->stop_reason, VM_RUNNING);
 	bus_init(&vm->pio, "port");
 	bus_init(&vm->mmio, "MMIO");
@@ -178,6 +281,10 @@ int vm_create(struct vm *vm, const struct vmm_config *cfg, struct kvm_host *kvm,
 			     format_size(vm->mem.region[i].size, s1, sizeof(s1)),
 			     (unsigned long long)vm->mem.region[i].gpa, strerror(errno));
 
+	vm->io = iothread_create("io");
+	if (!vm->io)
+		return VMM_EXIT_INTERNAL;
+
 	uint64_t rsdp = 0;
 	if (machine_init(&vm->machine, vm, &rsdp) < 0)
 		return VMM_EXIT_INTERNAL;
@@ -245,7 +352,9 @@ static void handle_signal(struct vm *vm, int sig)
 
 enum vm_stop_reason vm_run(struct vm *vm, int signal_fd)
 {
-	for (unsigned i = 0; i < vm->nvcpus; i++) {
+	if (iothread_start(vm->io) < 0)
+		vm_request_stop(vm, VM_STOP_ERROR);
+	for (unsigned i = 0; i < vm->nvcpus && vm_running(vm); i++) {
 		if (vcpu_start(&vm->vcpus[i]) < 0) {
 			vm_request_stop(vm, VM_STOP_ERROR);
 			break;
@@ -253,7 +362,7 @@ enum vm_stop_reason vm_run(struct vm *vm, int signal_fd)
 	}
 	struct console *con = vm->console;
 	while (vm_running(vm)) {
-		struct pollfd pfd[4];
+		struct pollfd pfd[6];
 		nfds_t n = 0;
 		pfd[n++] = (struct pollfd){.fd = vm->wake_fd, .events = POLLIN};
 		pfd[n++] = (struct pollfd){.fd = signal_fd, .events = POLLIN};
@@ -262,6 +371,12 @@ enum vm_stop_reason vm_run(struct vm *vm, int signal_fd)
 			pfd[n++] = (struct pollfd){.fd = in_fd, .events = POLLIN};
 		if (listen_fd >= 0)
 			pfd[n++] = (struct pollfd){.fd = listen_fd, .events = POLLIN};
+		int hvc_in = vm->hvc ? console_input_poll_fd(vm->hvc) : -1;
+		int hvc_listen = vm->hvc ? console_listen_fd(vm->hvc) : -1;
+		if (hvc_in >= 0)
+			pfd[n++] = (struct pollfd){.fd = hvc_in, .events = POLLIN};
+		if (hvc_listen >= 0)
+			pfd[n++] = (struct pollfd){.fd = hvc_listen, .events = POLLIN};
 		if (poll(pfd, n, -1) < 0) {
 			if (errno == EINTR)
 				continue;
@@ -277,6 +392,8 @@ enum vm_stop_reason vm_run(struct vm *vm, int signal_fd)
 				ssize_t r = read(vm->wake_fd, &v, sizeof(v));
 				(void)r;
 				console_flush_pending(con);
+				if (vm->hvc)
+					console_flush_pending(vm->hvc);
 			} else if (pfd[i].fd == signal_fd) {
 				struct signalfd_siginfo si;
 				if (read(signal_fd, &si, sizeof(si)) == sizeof(si))
@@ -288,6 +405,13 @@ enum vm_stop_reason vm_run(struct vm *vm, int signal_fd)
 				}
 			} else if (pfd[i].fd == listen_fd) {
 				console_accept(con);
+			} else if (pfd[i].fd == hvc_in) {
+				if (console_read_input(vm->hvc) == CONSOLE_QUIT) {
+					log_info("Ctrl-A x: stopping the VM");
+					vm_request_stop(vm, VM_STOP_QUIT);
+				}
+			} else if (pfd[i].fd == hvc_listen) {
+				console_accept(vm->hvc);
 			}
 		}
 	}
@@ -295,6 +419,8 @@ enum vm_stop_reason vm_run(struct vm *vm, int signal_fd)
 		vcpu_kick(&vm->vcpus[i]);
 	for (unsigned i = 0; i < vm->nvcpus; i++)
 		vcpu_join(&vm->vcpus[i]);
+	/* Device work stops after the vCPUs: nothing kicks a queue any more. */
+	iothread_stop(vm->io);
 	return (enum vm_stop_reason)atomic_load(&vm->stop_reason);
 }
 
@@ -305,7 +431,10 @@ void vm_destroy(struct vm *vm)
 	free(vm->vcpus);
 	vm->vcpus = NULL;
 	vm->nvcpus = 0;
+	iothread_stop(vm->io);
 	machine_destroy(&vm->machine);
+	iothread_destroy(vm->io);
+	vm->io = NULL;
 	if (vm->fd >= 0)
 		close(vm->fd);
 	if (vm->wake_fd >= 0)
@@ -314,4 +443,5 @@ void vm_destroy(struct vm *vm)
 	free(vm->supported_cpuid);
 	vm->supported_cpuid = NULL;
 	vm->fd = vm->wake_fd = -1;
+	pthread_mutex_destroy(&vm->route_lock);
 }

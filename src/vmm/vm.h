@@ -14,7 +14,9 @@
 #include "vmm/vcpu.h"
 
 #include <linux/kvm.h>
+#include <pthread.h>
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 enum vm_stop_reason {
@@ -25,6 +27,8 @@ enum vm_stop_reason {
 	VM_STOP_QUIT,	      /* Ctrl-A x, SIGINT, second SIGTERM */
 	VM_STOP_ERROR,	      /* an internal error, already logged */
 };
+
+#define VM_MAX_ROUTES 1024
 
 struct vm {
 	const struct vmm_config *cfg;
@@ -42,7 +46,14 @@ struct vm {
 	struct boot_image boot;
 	atomic_int stop_reason;
 	atomic_uint dump_generation;
-	int wake_fd; /* eventfd: the main loop has something to look at */
+	int wake_fd;	     /* eventfd: the main loop has something to look at */
+	struct console *hvc; /* --console backend (virtio-console), or NULL */
+	struct iothread *io; /* device work (virtio queues, disk completions) */
+	/* GSI routing (PC routes, then MSI routes); see vm_msi_route. */
+	pthread_mutex_t route_lock;
+	struct kvm_irq_routing_entry routes[VM_MAX_ROUTES];
+	unsigned nroutes;
+	uint32_t next_gsi;
 };
 
 /* Create the VM with its RAM, irqchip, PIT, devices and vCPUs, and load the
@@ -66,6 +77,21 @@ static inline bool vm_running(struct vm *vm)
 
 /* Raise or lower a GSI (irq_line callback). */
 void vm_set_irq(void *vm, uint32_t gsi, int level);
+
+/* KVM interrupt plumbing for devices (opaque is the struct vm): a fresh
+ * GSI for an MSI route, the route itself (address/data; replaces an
+ * earlier one of that GSI), an irqfd on a GSI, an ioeventfd on an MMIO
+ * address (any write width), and a direct MSI.  Each returns 0 or -1
+ * (errno set) and may be called from any thread. */
+int vm_gsi_alloc(void *vm);
+int vm_msi_route(void *vm, uint32_t gsi, uint64_t addr, uint32_t data);
+int vm_irqfd(void *vm, int fd, uint32_t gsi, bool assign);
+int vm_ioeventfd(void *vm, int fd, uint64_t addr, bool assign);
+void vm_signal_msi(void *vm, uint64_t addr, uint32_t data);
+
+/* The backend of --console, opened once per process (it survives reboots);
+ * each vm_create picks it up. */
+void vm_set_hvc_console(struct console *c);
 
 /* Wake the main loop (any thread; async-signal-safe). */
 void vm_wake(struct vm *vm);
