@@ -12,6 +12,8 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+#include <linux/magic.h>
+#include <sys/vfs.h>
 
 #include "vmm/bus/bus.h"
 #include "vmm/bus/pci.h"
@@ -97,12 +99,12 @@ static void start_device(struct fx *f, bool readonly)
 	assert_true(rd(f, VIRTIO_PCI_STATUS, 1) & VIRTIO_STATUS_DRIVER_OK);
 }
 
-static int setup(void **state)
+static int setup_in(void **state, const char *dir)
 {
 	struct fx *f = calloc(1, sizeof(*f));
 	f->ram = calloc(1, RAM);
 	guest_mem_init_from_buffer(&f->mem, f->ram, RAM);
-	snprintf(f->path, sizeof(f->path), "/tmp/vireo-test-blk-XXXXXX");
+	snprintf(f->path, sizeof(f->path), "%s/vireo-test-blk-XXXXXX", dir);
 	f->fd = mkstemp(f->path);
 	assert_true(f->fd >= 0);
 	uint8_t *buf = malloc(SECTORS * 512);
@@ -114,9 +116,39 @@ static int setup(void **state)
 	return 0;
 }
 
+static int setup(void **state)
+{
+	return setup_in(state, "/tmp");
+}
+
+/* tmpfs has no FALLOC_FL_ZERO_RANGE: write-zeroes must fall back to
+ * writing zeroes there (the box keeps its test images on tmpfs). */
+static int setup_tmpfs(void **state)
+{
+	struct statfs sf;
+	if (statfs("/dev/shm", &sf) < 0 || sf.f_type != TMPFS_MAGIC) {
+		*state = NULL;
+		return 0;
+	}
+	return setup_in(state, "/dev/shm");
+}
+
+static void test_get_id_discard_zeroes(void **state);
+
+static void test_zeroes_on_tmpfs(void **state)
+{
+	if (!*state) {
+		print_message("no tmpfs at /dev/shm: the write-zeroes fallback is not tested\n");
+		skip();
+	}
+	test_get_id_discard_zeroes(state);
+}
+
 static int teardown(void **state)
 {
 	struct fx *f = *state;
+	if (!f)
+		return 0;
 	iothread_stop(f->io);
 	virtio_blk_destroy(f->blk);
 	iothread_destroy(f->io);
@@ -312,6 +344,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_config_space, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_read_write_flush, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_get_id_discard_zeroes, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_zeroes_on_tmpfs, setup_tmpfs, teardown),
 		cmocka_unit_test_setup_teardown(test_errors, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_readonly, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_refuses_qcow2, setup, teardown_nodev),

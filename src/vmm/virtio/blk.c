@@ -62,6 +62,11 @@ struct blk_req {
 	unsigned niov;
 	struct iovec iov[VIRTQ_MAX_SIZE];
 	struct virtq_elem e;
+	/* Discard/write-zeroes: the range, and how far the fallbacks got
+	 * (file systems such as tmpfs lack FALLOC_FL_ZERO_RANGE). */
+	int zero_mode; /* the fallocate mode in flight, 0 when writing zeroes */
+	bool discard;
+	uint64_t zero_off, zero_left;
 };
 
 struct virtio_blk {
@@ -219,9 +224,13 @@ static int start(struct virtio_blk *b, struct blk_req *r)
 		int mode = type == BLK_T_DISCARD || (flags & 1)
 				   ? FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE
 				   : FALLOC_FL_ZERO_RANGE | FALLOC_FL_KEEP_SIZE;
+		r->discard = type == BLK_T_DISCARD;
+		r->zero_off = s * SECTOR;
+		r->zero_left = (uint64_t)n * SECTOR;
 		if (!(sqe = sqe_for(b, r)))
 			return finish(b, r, BLK_S_IOERR);
-		io_uring_prep_fallocate(sqe, b->fd, mode, s * SECTOR, (uint64_t)n * SECTOR);
+		r->zero_mode = mode;
+		io_uring_prep_fallocate(sqe, b->fd, mode, r->zero_off, r->zero_left);
 		r->expect = 0;
 		return 0;
 	}
@@ -243,6 +252,7 @@ static bool blk_queue_notify(void *opaque, unsigned q)
 		}
 		r->q = q;
 		r->gen = b->gen;
+		r->zero_left = 0;
 		start(b, r);
 	}
 	if (b->ring_ok)
@@ -252,6 +262,57 @@ static bool blk_queue_notify(void *opaque, unsigned q)
 
 static struct log_ratelimit io_rl = LOG_RATELIMIT_INIT(5000, 5);
 
+/* Zeroes written when the file system cannot zero a range itself: aligned
+ * for O_DIRECT, shared by every chunk (the kernel only reads it). */
+#define ZERO_BUF  65536u
+#define ZERO_IOVS 256u /* 16 MiB per write */
+static uint8_t zero_buf[ZERO_BUF] __attribute__((aligned(4096)));
+
+/* Queue the next chunk of zeroes for r; false if no submission slot. */
+static bool write_zero_chunk(struct virtio_blk *b, struct blk_req *r)
+{
+	uint64_t len = r->zero_left < (uint64_t)ZERO_BUF * ZERO_IOVS
+			       ? r->zero_left
+			       : (uint64_t)ZERO_BUF * ZERO_IOVS;
+	unsigned n = 0;
+	for (uint64_t left = len; left; n++) {
+		size_t l = left < ZERO_BUF ? (size_t)left : ZERO_BUF;
+		r->iov[n].iov_base = zero_buf;
+		r->iov[n].iov_len = l;
+		left -= l;
+	}
+	struct io_uring_sqe *sqe = sqe_for(b, r);
+	if (!sqe)
+		return false;
+	r->zero_mode = 0;
+	r->expect = len;
+	io_uring_prep_writev(sqe, b->fd, r->iov, n, r->zero_off);
+	return true;
+}
+
+/* A discard or write-zeroes step of r completed with res.  Returns 1 if r
+ * is in flight again (next chunk or fallback), 0 when it is done, -1 on an
+ * error. */
+static int zero_step(struct virtio_blk *b, struct blk_req *r, int res)
+{
+	if (r->zero_mode) { /* a fallocate */
+		if (res == 0)
+			return 0;
+		if (res != -EOPNOTSUPP && res != -EINVAL)
+			return -1;
+		if (r->discard)
+			return 0; /* a hint: nothing to do where there are no holes */
+		return write_zero_chunk(b, r) ? 1 : -1;
+	}
+	if (res < 0 || (uint64_t)res != r->expect)
+		return -1;
+	r->zero_off += (uint64_t)res;
+	r->zero_left -= (uint64_t)res;
+	if (!r->zero_left)
+		return 0;
+	return write_zero_chunk(b, r) ? 1 : -1;
+}
+
 static void reap(struct virtio_blk *b)
 {
 	struct io_uring_cqe *cqe;
@@ -260,6 +321,19 @@ static void reap(struct virtio_blk *b)
 		int res = cqe->res;
 		io_uring_cqe_seen(&b->ring, cqe);
 		b->inflight--;
+		if (r->zero_left && r->gen == b->gen) {
+			int st = zero_step(b, r, res);
+			if (st > 0) {
+				io_uring_submit(&b->ring);
+				continue;
+			}
+			if (st < 0)
+				log_ratelimited(&io_rl, LOG_WARN, "%s: I/O error zeroing: %s",
+						b->what,
+						res < 0 ? strerror(-res) : "short transfer");
+			finish(b, r, st == 0 ? BLK_S_OK : BLK_S_IOERR);
+			continue;
+		}
 		bool ok = res >= 0 && (uint64_t)res == r->expect;
 		if (!ok)
 			log_ratelimited(&io_rl, LOG_WARN, "%s: I/O error: %s", b->what,
