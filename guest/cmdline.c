@@ -58,6 +58,47 @@ static bool bench_word(const char *w, size_t n, const char *name, uint64_t *out)
 	return true;
 }
 
+/* A dotted IPv4 address, exactly n characters. */
+static bool parse_ip(const char *s, size_t n, uint8_t ip[4])
+{
+	size_t i = 0;
+
+	for (unsigned int part = 0; part < 4; part++) {
+		uint32_t v = 0;
+		size_t start = i;
+
+		while (i < n && s[i] >= '0' && s[i] <= '9' && i - start < 3)
+			v = v * 10 + (uint32_t)(s[i++] - '0');
+		if (i == start || v > 255)
+			return false;
+		ip[part] = (uint8_t)v;
+		if (part < 3 && (i >= n || s[i++] != '.'))
+			return false;
+	}
+	return i == n;
+}
+
+/* virtio-net or virtio-net=IP,PEER (default 10.0.2.15,10.0.2.2, QEMU's
+ * user networking). */
+static void parse_net(const char *w, size_t n)
+{
+	static const uint8_t ip[4] = {10, 0, 2, 15}, peer[4] = {10, 0, 2, 2};
+	size_t comma = 0;
+
+	config.virtio_net = true;
+	memcpy(config.net_ip, ip, 4);
+	memcpy(config.net_peer, peer, 4);
+	if (n == 10)
+		return;
+	w += 11;
+	n -= 11;
+	while (comma < n && w[comma] != ',')
+		comma++;
+	if (comma == n || !parse_ip(w, comma, config.net_ip) ||
+	    !parse_ip(w + comma + 1, n - comma - 1, config.net_peer))
+		fail("bad cmdline value for virtio-net= (IP,PEER, e.g. 10.0.2.15,10.0.2.2)");
+}
+
 void cmdline_parse(const char *s)
 {
 	info("cmdline '%s'", s);
@@ -90,6 +131,26 @@ void cmdline_parse(const char *s)
 			config.reset = true;
 		} else if (word_is(w, n, "triplefault")) {
 			config.triplefault = true;
+		} else if (word_is(w, n, "virtio-blk")) {
+			config.virtio_blk = true;
+		} else if (word_is(w, n, "virtio-blk=ro")) {
+			config.virtio_blk = config.virtio_blk_ro = true;
+		} else if (n > 11 && !memcmp(w, "blk-serial=", 11)) {
+			if (n - 11 <= 20)
+				memcpy(config.blk_serial, w + 11, n - 11);
+			else
+				fail("bad cmdline value for blk-serial= (at most 20 characters)");
+		} else if (word_is(w, n, "virtio-rng")) {
+			config.virtio_rng = true;
+		} else if (word_is(w, n, "virtio-console")) {
+			config.virtio_console = true;
+		} else if (word_is(w, n, "virtio-net") ||
+			   (n > 11 && !memcmp(w, "virtio-net=", 11))) {
+			parse_net(w, n);
+		} else if (word_is(w, n, "virtio-hostile")) {
+			config.virtio_hostile = true;
+		} else if (word_is(w, n, "virtio-hostile=strict")) {
+			config.virtio_hostile = config.virtio_hostile_strict = true;
 		} else if (bench_word(w, n, "bench-pio", &config.bench_pio) ||
 			   bench_word(w, n, "bench-mmio", &config.bench_mmio)) {
 			/* parsed */

@@ -40,6 +40,11 @@ struct guest_config {
 	bool triplefault;
 	uint64_t bench_pio;  /* bench-pio[=N]: N port-I/O exits to time */
 	uint64_t bench_mmio; /* bench-mmio[=N]: N MMIO exits to time */
+	/* virtio drivers (virtio_*.c), see README.md */
+	bool virtio_blk, virtio_blk_ro, virtio_rng, virtio_console, virtio_net;
+	bool virtio_hostile, virtio_hostile_strict;
+	char blk_serial[24];		/* blk-serial=S: expected GET_ID string */
+	uint8_t net_ip[4], net_peer[4]; /* virtio-net=IP,PEER: ARP from IP for PEER */
 };
 
 /* An ACPI register: port I/O or MMIO, as a Generic Address Structure says. */
@@ -142,7 +147,10 @@ bool paging_map(uint64_t addr, uint64_t len);
 unsigned int phys_addr_bits(void);
 uint64_t identity_limit(void);
 
-/* idt.c */
+/* idt.c: MSI-X vectors IRQ_VECTOR_BASE.. count into irq_counts[] */
+#define IRQ_VECTOR_BASE 0x40
+#define IRQ_VECTORS	32
+extern volatile uint32_t irq_counts[IRQ_VECTORS];
 void idt_init(void);
 void idt_load(void);
 void idt_load_empty(void);
@@ -177,6 +185,9 @@ void pci_write(bool ecam, uint8_t bus, uint8_t dev, uint8_t fn, uint16_t off, ui
 
 /* hostile.c */
 void hostile_run(void);
+
+/* virtio_pci.c: the virtio drivers the cmdline asks for (virtio-*) */
+void virtio_run(char *summary, size_t size);
 
 /* bench.c */
 void bench_run(void);

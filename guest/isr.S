@@ -1,7 +1,10 @@
 /* Exception entry stubs for vectors 0-31.  Each pushes a zero error code
  * when the CPU does not push one, then its vector number, saves the
  * general registers and calls exception_handler(frame), which reports the
- * crash and powers off; it never returns. */
+ * crash and powers off; it never returns.
+ * Interrupt stubs for the MSI-X vectors IRQ_VECTOR_BASE.. (virtio_pci.c)
+ * call irq_handler(vector), which counts and acknowledges them, and return;
+ * the spurious vector 0xff just returns. */
 
 .macro STUB vec, has_error
 	.p2align 4
@@ -72,7 +75,60 @@ isr_common:
 	STUB 30, 1
 	STUB 31, 0
 
+/* Only the caller-saved registers: irq_handler() keeps the others. */
+irq_common:
+	pushq %rax
+	pushq %rcx
+	pushq %rdx
+	pushq %rsi
+	pushq %rdi
+	pushq %r8
+	pushq %r9
+	pushq %r10
+	pushq %r11
+	movq 72(%rsp), %rdi
+	pushq %rbp
+	movq %rsp, %rbp
+	andq $-16, %rsp
+	call irq_handler
+	movq %rbp, %rsp
+	popq %rbp
+	popq %r11
+	popq %r10
+	popq %r9
+	popq %r8
+	popq %rdi
+	popq %rsi
+	popq %rdx
+	popq %rcx
+	popq %rax
+	addq $8, %rsp
+	iretq
+
+	.globl irq_spurious
+	.p2align 4
+irq_spurious:
+	iretq
+
+.macro IRQSTUB vec
+	.p2align 4
+irq_\vec:
+	pushq $\vec
+	jmp irq_common
+.endm
+
+	.irp v, 64,65,66,67,68,69,70,71,72,73,74,75,76,77,78,79,80,81,82,83,84,85,86,87,88,89,90,91,92,93,94,95
+	IRQSTUB \v
+	.endr
+
 	.section .rodata
+	.p2align 3
+	.globl irq_table
+irq_table:
+	.irp v, 64,65,66,67,68,69,70,71,72,73,74,75,76,77,78,79,80,81,82,83,84,85,86,87,88,89,90,91,92,93,94,95
+	.quad irq_\v
+	.endr
+
 	.p2align 3
 	.globl isr_table
 isr_table:

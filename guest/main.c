@@ -1,6 +1,7 @@
 /* The test guest's sequence: read the PVH start info and cmdline, check
  * ACPI, calibrate time, list PCI, do the hostile writes if asked, check
- * the memory map, PCI, SMP and RTC, time VMM exits if asked (bench.c), print
+ * the memory map, PCI, SMP and RTC, time VMM exits if asked (bench.c), drive
+ * the virtio devices asked for (virtio_*.c), print
  * one verdict line and leave the machine the way the cmdline asks (S5
  * power-off unless told otherwise). */
 #include "guest.h"
@@ -11,6 +12,7 @@ void guest_main(uint32_t start_info)
 {
 	char rtc[32] = "none";
 	char pci[16] = "none";
+	char virtio[64] = "";
 
 	serial_init();
 	idt_init();
@@ -28,6 +30,7 @@ void guest_main(uint32_t start_info)
 	smp_start();
 	rtc_check(rtc, sizeof(rtc));
 	bench_run();
+	virtio_run(virtio, sizeof(virtio));
 
 	if (pci_type1 || pci_ecam)
 		snprintf(pci, sizeof(pci), "%u", pci_count);
@@ -35,9 +38,9 @@ void guest_main(uint32_t start_info)
 		printf("VIREO-GUEST: FAIL %s%s\n", first_failure(),
 		       fail_count() > 1 ? " (and more, see above)" : "");
 	else
-		printf("VIREO-GUEST: PASS cpus=%u ram=%luM acpi=%u pci=%s rtc=%s%s\n", smp_online(),
-		       memmap_ram_total() >> 20, acpi.tables, pci, rtc,
-		       config.hostile ? " hostile" : "");
+		printf("VIREO-GUEST: PASS cpus=%u ram=%luM acpi=%u pci=%s rtc=%s%s%s%s\n",
+		       smp_online(), memmap_ram_total() >> 20, acpi.tables, pci, rtc,
+		       config.hostile ? " hostile" : "", virtio[0] ? " virtio=" : "", virtio);
 
 	if (config.powerbutton)
 		wait_power_button();
