@@ -3,7 +3,7 @@
  * fall-back that gives up after a timeout.  The drivers (virtio_blk.c,
  * virtio_rng.c, virtio_console.c, virtio_net.c) and the hostile mode
  * (virtio_hostile.c) sit on top; one request is in flight at a time, except
- * for the network receive buffers. */
+ * for the network receive buffers and the benchmarks (virtio_bench.c). */
 #ifndef VIREO_GUEST_VIRTIO_PCI_H
 #define VIREO_GUEST_VIRTIO_PCI_H
 
