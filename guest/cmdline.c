@@ -151,6 +151,10 @@ void cmdline_parse(const char *s)
 			config.virtio_hostile = true;
 		} else if (word_is(w, n, "virtio-hostile=strict")) {
 			config.virtio_hostile = config.virtio_hostile_strict = true;
+		} else if (n > 10 && !memcmp(w, "bench-blk=", 10)) {
+			bench_blk_word(w + 10, n - 10);
+		} else if (n > 10 && !memcmp(w, "bench-net=", 10)) {
+			bench_net_word(w + 10, n - 10);
 		} else if (bench_word(w, n, "bench-pio", &config.bench_pio) ||
 			   bench_word(w, n, "bench-mmio", &config.bench_mmio)) {
 			/* parsed */

@@ -30,6 +30,13 @@ struct memmap_entry {
 
 #define MEMMAP_RAM 1
 
+/* bench-blk=MODE,qd=N,bs=N,secs=N (virtio_bench.c) */
+#define BENCH_BLK_MAX 8
+struct bench_blk {
+	unsigned int mode; /* seqread, seqwrite, randread, randwrite */
+	unsigned int qd, bs, secs;
+};
+
 /* What the cmdline asks for; zero means "not given, do not check". */
 struct guest_config {
 	unsigned int cpus;
@@ -43,8 +50,11 @@ struct guest_config {
 	/* virtio drivers (virtio_*.c), see README.md */
 	bool virtio_blk, virtio_blk_ro, virtio_rng, virtio_console, virtio_net;
 	bool virtio_hostile, virtio_hostile_strict;
-	char blk_serial[24];		/* blk-serial=S: expected GET_ID string */
-	uint8_t net_ip[4], net_peer[4]; /* virtio-net=IP,PEER: ARP from IP for PEER */
+	char blk_serial[24];			   /* blk-serial=S: expected GET_ID string */
+	uint8_t net_ip[4], net_peer[4];		   /* virtio-net=IP,PEER: ARP from IP for PEER */
+	struct bench_blk bench_blk[BENCH_BLK_MAX]; /* virtio benchmarks (virtio_bench.c) */
+	unsigned int bench_blk_count;
+	unsigned int bench_net_secs, bench_net_len; /* bench-net=tx,secs=N,len=N */
 };
 
 /* An ACPI register: port I/O or MMIO, as a Generic Address Structure says. */
@@ -191,6 +201,11 @@ void virtio_run(char *summary, size_t size);
 
 /* bench.c */
 void bench_run(void);
+
+/* virtio_bench.c: virtio throughput benchmarks (bench-blk=, bench-net=) */
+void bench_blk_word(const char *w, size_t n);
+void bench_net_word(const char *w, size_t n);
+void virtio_bench_run(void);
 /* A port some ACPI table or PCI BAR of this machine says is in use. */
 bool port_in_use(uint32_t port);
 /* hostile.c: an MMIO range some table, BAR or fixed device of this machine uses. */

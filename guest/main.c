@@ -1,7 +1,8 @@
 /* The test guest's sequence: read the PVH start info and cmdline, check
  * ACPI, calibrate time, list PCI, do the hostile writes if asked, check
  * the memory map, PCI, SMP and RTC, time VMM exits if asked (bench.c), drive
- * the virtio devices asked for (virtio_*.c), print
+ * the virtio devices asked for (virtio_*.c), run the virtio benchmarks
+ * asked for (virtio_bench.c), print
  * one verdict line and leave the machine the way the cmdline asks (S5
  * power-off unless told otherwise). */
 #include "guest.h"
@@ -31,6 +32,7 @@ void guest_main(uint32_t start_info)
 	rtc_check(rtc, sizeof(rtc));
 	bench_run();
 	virtio_run(virtio, sizeof(virtio));
+	virtio_bench_run();
 
 	if (pci_type1 || pci_ecam)
 		snprintf(pci, sizeof(pci), "%u", pci_count);

@@ -3,7 +3,7 @@
  * fall-back that gives up after a timeout.  The drivers (virtio_blk.c,
  * virtio_rng.c, virtio_console.c, virtio_net.c) and the hostile mode
  * (virtio_hostile.c) sit on top; one request is in flight at a time, except
- * for the network receive buffers. */
+ * for the network receive buffers and the benchmarks (virtio_bench.c). */
 #ifndef VIREO_GUEST_VIRTIO_PCI_H
 #define VIREO_GUEST_VIRTIO_PCI_H
 
@@ -128,6 +128,8 @@ bool vq_get(struct virtio_dev *d, unsigned int q, uint32_t *id, uint32_t *len, u
  * (failure recorded as "<what>: ..."). */
 int64_t vq_request(struct virtio_dev *d, unsigned int q, const struct vq_buf *b, unsigned int n,
 		   bool indirect, const char *what);
+/* Used elements waiting to be taken by vq_get() (no waiting). */
+bool vq_used_pending(const struct virtio_dev *d, unsigned int q);
 /* Fails the device if a queue with an MSI-X vector completed requests but
  * its vector never fired. */
 void vq_check_irqs(struct virtio_dev *d);

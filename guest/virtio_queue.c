@@ -139,6 +139,11 @@ bool vq_get(struct virtio_dev *d, unsigned int q, uint32_t *id, uint32_t *len, u
 	return true;
 }
 
+bool vq_used_pending(const struct virtio_dev *d, unsigned int q)
+{
+	return used_idx(&d->vq[q]) != d->vq[q].last_used;
+}
+
 int64_t vq_request(struct virtio_dev *d, unsigned int q, const struct vq_buf *b, unsigned int n,
 		   bool indirect, const char *what)
 {
