@@ -238,6 +238,8 @@ static int start(struct virtio_blk *b, struct blk_req *r)
 	}
 }
 
+static void reap(struct virtio_blk *b);
+
 static bool blk_queue_notify(void *opaque, unsigned q)
 {
 	struct virtio_blk *b = opaque;
@@ -255,8 +257,10 @@ static bool blk_queue_notify(void *opaque, unsigned q)
 		r->zero_left = 0;
 		start(b, r);
 	}
-	if (b->ring_ok)
+	if (b->ring_ok) {
 		io_uring_submit(&b->ring);
+		reap(b); /* what completed inline (page-cache hits) goes back now */
+	}
 	return true;
 }
 
