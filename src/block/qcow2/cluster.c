@@ -259,7 +259,7 @@ int qcow2_read_in_cluster(struct qcow2 *q, uint64_t guest, uint8_t *buf, size_t 
 		default:
 			r = qcow2_check_host(q, g, e);
 			if (r == 0)
-				r = bdev_pread(q->bd, (e & QCOW2_OFFSET_MASK) + in, buf, n, "data");
+				r = qcow2_data_pread(q, (e & QCOW2_OFFSET_MASK) + in, buf, n);
 		}
 		if (r < 0)
 			return r;
@@ -320,7 +320,7 @@ int qcow2_read(struct bdev *bd, uint64_t offset, void *buf, size_t len)
 			return r;
 		if (run > q->cluster_size - q_offset_in_cluster(q, offset)) {
 			/* Several clusters in a row on the host: one read. */
-			r = bdev_pread(bd, host, p, run, "data");
+			r = qcow2_data_pread(q, host, p, run);
 			if (r < 0)
 				return r;
 			offset += run;
