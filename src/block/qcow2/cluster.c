@@ -313,6 +313,8 @@ int qcow2_read(struct bdev *bd, uint64_t offset, void *buf, size_t len)
 {
 	struct qcow2 *q = bd->opaque;
 	uint8_t *p = buf;
+	if (q->crypt_locked)
+		return qcow2_crypt_locked(q);
 	while (len) {
 		uint64_t host, run;
 		int r = qcow2_data_run(q, offset, len, false, &host, &run);
@@ -358,6 +360,8 @@ int qcow2_block_status(struct bdev *bd, uint64_t offset, uint64_t len, uint64_t 
 {
 	struct qcow2 *q = bd->opaque;
 	uint64_t done = 0, expect_host = 0;
+	if (q->crypt_locked) /* what is stored where is for those with the key */
+		return qcow2_crypt_locked(q);
 	uint64_t sc_size = q->extl2 ? 1ull << q->sc_bits : q->cluster_size;
 	while (done < len) {
 		uint64_t g = offset + done;

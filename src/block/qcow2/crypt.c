@@ -57,7 +57,7 @@ int qcow2_crypt_open(struct qcow2 *q)
 	return r;
 }
 
-static int locked(struct qcow2 *q)
+int qcow2_crypt_locked(struct qcow2 *q)
 {
 	return bdev_set_error(q->bd, -EACCES,
 			      "%s: image is encrypted: give its key (--object "
@@ -68,7 +68,7 @@ static int locked(struct qcow2 *q)
 int qcow2_data_pread(struct qcow2 *q, uint64_t host, void *buf, size_t len)
 {
 	if (q->crypt_locked)
-		return locked(q);
+		return qcow2_crypt_locked(q);
 	if (!q->luks)
 		return bdev_pread(q->bd, host, buf, len, "data");
 	uint8_t *p = buf;
@@ -93,7 +93,7 @@ int qcow2_data_pread(struct qcow2 *q, uint64_t host, void *buf, size_t len)
 int qcow2_data_pwrite(struct qcow2 *q, uint64_t host, const void *buf, size_t len)
 {
 	if (q->crypt_locked)
-		return locked(q);
+		return qcow2_crypt_locked(q);
 	if (!q->luks)
 		return bdev_pwrite(q->bd, host, buf, len, "data");
 	const uint8_t *p = buf;

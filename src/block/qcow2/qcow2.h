@@ -147,6 +147,8 @@ static inline bool qcow2_overlaps_metadata(const struct qcow2 *q, uint64_t off, 
  * image is not encrypted); each 512-byte sector is encrypted with its host offset / 512 as
  * IV, as qemu does for LUKS inside qcow2. */
 int qcow2_crypt_open(struct qcow2 *q);
+/* The error of an encrypted image opened without its key. */
+int qcow2_crypt_locked(struct qcow2 *q);
 int qcow2_data_pread(struct qcow2 *q, uint64_t host, void *buf, size_t len);
 int qcow2_data_pwrite(struct qcow2 *q, uint64_t host, const void *buf, size_t len);
 

@@ -152,6 +152,8 @@ int qcow2_write(struct bdev *bd, uint64_t offset, const void *buf, size_t len)
 {
 	struct qcow2 *q = bd->opaque;
 	const uint8_t *p = buf;
+	if (q->crypt_locked)
+		return qcow2_crypt_locked(q);
 	while (len) {
 		int64_t done = write_fresh_run(q, offset, p, len);
 		if (done < 0)
