@@ -46,7 +46,7 @@ struct img_create_opts {
 	int compression_type;
 	const char *backing_file, *backing_fmt;
 	const char *encrypt_format; /* "luks" or NULL */
-	const char *key_secret;	    /* id of a --object secret */
+	char key_secret[128];	    /* id of a --object secret ("": none) */
 	uint32_t iter_time;	    /* PBKDF2 milliseconds (0: 2000) */
 };
 void img_create_opts_init(struct img_create_opts *o);

@@ -139,7 +139,7 @@ int img_parse_create_options(const char *s, struct img_create_opts *o)
 				r = -1, img_error("encrypt.format '%s' is not supported (luks)", v);
 			o->encrypt_format = "luks";
 		} else if (!strcmp(kv, "encrypt.key-secret") || !strcmp(kv, "key-secret")) {
-			o->key_secret = strdup(v);
+			snprintf(o->key_secret, sizeof(o->key_secret), "%s", v);
 		} else if (!strcmp(kv, "encrypt.iter-time") || !strcmp(kv, "iter-time")) {
 			if (img_parse_size(v, &n) < 0 || n > 600000)
 				r = -1, img_error("invalid %s '%s' (milliseconds)", kv, v);
@@ -186,7 +186,7 @@ int img_create_image(const char *path, struct img_create_opts *o, bool quiet)
 	}
 	const char *secret = NULL;
 	size_t secret_len = 0;
-	if (o->key_secret && !(secret = img_secret(o->key_secret, &secret_len)))
+	if (o->key_secret[0] && !(secret = img_secret(o->key_secret, &secret_len)))
 		return -1;
 	if ((o->encrypt_format || !strcmp(fmt, "luks")) && !secret) {
 		img_error("%s: an encrypted image needs a key: give --object "

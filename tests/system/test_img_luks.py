@@ -78,6 +78,7 @@ def write_script(writer, fmt, path, pw, script=SCRIPT):
     assert p.returncode == 0, p.stderr
 
 
+@pytest.mark.asan
 @pytest.mark.parametrize("fmt", FORMATS)
 def test_qemu_creates_we_read_and_write(build_dir, tmp_path, fmt):
     img, writer = tools(build_dir)
@@ -97,6 +98,7 @@ def test_qemu_creates_we_read_and_write(build_dir, tmp_path, fmt):
     run("qemu-io", *obj(pw), *image_opts(fmt, path), "-c", "read -P 0 302080 65536")
 
 
+@pytest.mark.asan
 @pytest.mark.parametrize("fmt", FORMATS)
 def test_we_create_qemu_reads(build_dir, tmp_path, fmt):
     img, writer = tools(build_dir)
@@ -228,6 +230,7 @@ def luks_images(tmp_path_factory):
     return pw, out
 
 
+@pytest.mark.asan
 @pytest.mark.parametrize("fmt", FORMATS)
 @pytest.mark.parametrize("case", sorted(CORRUPT))
 def test_corrupt_luks_header(build_dir, tmp_path, luks_images, fmt, case):
