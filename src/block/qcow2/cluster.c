@@ -383,6 +383,8 @@ int qcow2_block_status(struct bdev *bd, uint64_t offset, uint64_t len, uint64_t 
 		if (!(e & QCOW2_OFLAG_COMPRESSED) && (e & QCOW2_OFFSET_MASK) &&
 		    (t == QCOW2_CL_ZERO_ALLOC || (q->extl2 && t != QCOW2_CL_NORMAL)))
 			f |= BDEV_STATUS_OFFSET;
+		if (q->luks) /* the file holds ciphertext there: no offset to copy from (as qemu) */
+			f &= ~BDEV_STATUS_OFFSET;
 		if (f & BDEV_STATUS_OFFSET) {
 			r = qcow2_check_host(q, g, e);
 			if (r < 0)
