@@ -167,6 +167,12 @@ def test_no_key(build_dir, tmp_path):
     assert p.returncode == 1 and str(path) in p.stderr and "key-secret" in p.stderr, p.stderr
     p = run(img, "create", "-f", "luks", tmp_path / "x.luks", "1M", check=False)
     assert p.returncode == 1 and "secret" in p.stderr
+    raw = tmp_path / "n.luks"
+    run("qemu-img", "create", "-q", "-f", "luks", *obj(pw), "-o", create_opts("luks"), raw, MiB)
+    out = run(img, "info", raw).stdout
+    assert "file format: luks" in out and "encrypted: yes" in out and "(1048576 bytes)" in out
+    p = run(img, "convert", "-O", "raw", raw, tmp_path / "o2.raw", check=False)
+    assert p.returncode == 1 and str(raw) in p.stderr and "key-secret" in p.stderr, p.stderr
 
 
 def test_secret_on_command_line_refused(build_dir, tmp_path):

@@ -55,7 +55,14 @@ static void test_unlock(void **state)
 			 -EACCES);
 	assert_non_null(strstr(err, "invalid password"));
 	assert_non_null(strstr(err, path));
-	assert_int_equal(bdev_open(path, "luks", 0, &bd, err, sizeof(err)), -EACCES);
+	/* without a key: the header is read (size known), data access refused */
+	assert_int_equal(bdev_open(path, NULL, 0, &bd, err, sizeof(err)), 0);
+	assert_int_equal(bdev_size(bd), PAYLOAD_SIZE);
+	uint8_t b[512];
+	assert_int_equal(bdev_read(bd, 0, b, sizeof(b)), -EACCES);
+	assert_non_null(strstr(bdev_error(bd), "key"));
+	bdev_close(bd);
+	assert_int_equal(bdev_open(path, "luks", BDEV_RDWR, &bd, err, sizeof(err)), -EACCES);
 	assert_non_null(strstr(err, "secret"));
 }
 

@@ -273,7 +273,7 @@ static int make_luks(struct bdev *bd, uint32_t key_bytes, const uint8_t *mk, uin
 }
 
 int luks_open(struct bdev *bd, uint64_t base, uint64_t area_len, const void *secret,
-	      size_t secret_len, struct luks **out)
+	      size_t secret_len, struct luks **out, uint64_t *payload)
 {
 	uint8_t b[LUKS_HEADER_SIZE];
 	*out = NULL;
@@ -286,6 +286,8 @@ int luks_open(struct bdev *bd, uint64_t base, uint64_t area_len, const void *sec
 	struct luks_hdr h;
 	if ((r = parse_header(bd, b, area_len, &h)) < 0)
 		return r;
+	if (payload)
+		*payload = (uint64_t)h.payload_sector * LUKS_SECTOR;
 	if (!secret)
 		return bdev_set_error(bd, -EACCES,
 				      "%s: image is encrypted: give its key (--object "

@@ -17,9 +17,11 @@ struct luks;
 
 /* Read the LUKS header at byte `base` of bd's file (its area `area_len` bytes long: the rest
  * of the file for raw LUKS, the header extension's length inside qcow2), validate every field,
- * and unlock a key slot with the secret.  Errors name bd's file and the field at fault. */
+ * and unlock a key slot with the secret.  Errors name bd's file and the field at fault;
+ * -EACCES: no secret (the header is valid and *payload, when not NULL, is set) or a wrong
+ * one. */
 int luks_open(struct bdev *bd, uint64_t base, uint64_t area_len, const void *secret,
-	      size_t secret_len, struct luks **out);
+	      size_t secret_len, struct luks **out, uint64_t *payload);
 /* Payload start in bytes from `base` (raw LUKS). */
 uint64_t luks_payload_offset(const struct luks *l);
 void luks_free(struct luks *l);

@@ -11,7 +11,7 @@
 #define BOUNCE (1u << 20)
 
 struct luks_bdev {
-	struct luks *l;
+	struct luks *l; /* NULL: opened without a key */
 	uint64_t payload;
 	uint8_t *bounce;
 };
@@ -29,10 +29,12 @@ static int lk_open(struct bdev *bd, unsigned flags)
 	s->bounce = malloc(BOUNCE);
 	if (!s->bounce)
 		return bdev_set_error(bd, -ENOMEM, "%s: out of memory", bd->filename);
-	r = luks_open(bd, 0, fsize, bd->secret, bd->secret_len, &s->l);
+	r = luks_open(bd, 0, fsize, bd->secret, bd->secret_len, &s->l, &s->payload);
+	/* info needs no key: the header is valid, data access is refused. */
+	if (r == -EACCES && !bd->secret && !bd->writable)
+		r = 0;
 	if (r < 0)
 		return r;
-	s->payload = luks_payload_offset(s->l);
 	if (s->payload < LUKS_HEADER_SIZE || s->payload > fsize)
 		return bdev_set_error(
 			bd, -EINVAL,
@@ -53,10 +55,20 @@ static void lk_close(struct bdev *bd)
 }
 
 /* Decrypt the sectors covering [offset, offset+len) chunk by chunk into buf. */
+static int locked(struct bdev *bd)
+{
+	return bdev_set_error(bd, -EACCES,
+			      "%s: image is encrypted: give its key (--object "
+			      "secret,id=sec0,file=PATH and key-secret=sec0)",
+			      bd->filename);
+}
+
 static int lk_read(struct bdev *bd, uint64_t offset, void *buf, size_t len)
 {
 	struct luks_bdev *s = bd->opaque;
 	uint8_t *p = buf;
+	if (!s->l)
+		return locked(bd);
 	while (len) {
 		uint64_t a = offset & ~(uint64_t)(LUKS_SECTOR - 1), in = offset - a;
 		size_t span = (size_t)align_up(in + len, LUKS_SECTOR);
@@ -78,6 +90,8 @@ static int lk_write(struct bdev *bd, uint64_t offset, const void *buf, size_t le
 {
 	struct luks_bdev *s = bd->opaque;
 	const uint8_t *p = buf;
+	if (!s->l)
+		return locked(bd);
 	while (len) {
 		uint64_t a = offset & ~(uint64_t)(LUKS_SECTOR - 1), in = offset - a;
 		size_t span = (size_t)align_up(in + len, LUKS_SECTOR);
@@ -131,6 +145,8 @@ static int lk_discard(struct bdev *bd, uint64_t offset, uint64_t len)
 static int lk_block_status(struct bdev *bd, uint64_t offset, uint64_t len, uint64_t *pnum,
 			   struct bdev_status *st)
 {
+	if (!((struct luks_bdev *)bd->opaque)->l)
+		return locked(bd);
 	st->flags = BDEV_STATUS_ALLOCATED | BDEV_STATUS_DATA;
 	*pnum = len;
 	return 0;

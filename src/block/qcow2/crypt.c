@@ -48,7 +48,7 @@ int qcow2_crypt_open(struct qcow2 *q)
 	q->ebuf = malloc(EBUF);
 	if (!q->ebuf)
 		return bdev_set_error(bd, -ENOMEM, "%s: out of memory", bd->filename);
-	int r = luks_open(bd, off, len, bd->secret, bd->secret_len, &q->luks);
+	int r = luks_open(bd, off, len, bd->secret, bd->secret_len, &q->luks, NULL);
 	if (r == -EACCES && !bd->secret) {
 		/* info, check and map need no key: the header was validated, data stays locked. */
 		q->crypt_locked = true;
