@@ -91,6 +91,8 @@ const char *bdev_probe(const uint8_t *buf, size_t len)
 {
 	if (len >= 8 && memcmp(buf, "QFI\xfb", 4) == 0)
 		return "qcow2";
+	if (len >= 6 && memcmp(buf, "LUKS\xba\xbe", 6) == 0)
+		return "luks";
 	return "raw";
 }
 
@@ -100,19 +102,28 @@ static const struct bdev_driver *driver_by_name(const char *name)
 		return &bdev_raw_driver;
 	if (strcmp(name, "qcow2") == 0)
 		return &bdev_qcow2_driver;
+	if (strcmp(name, "luks") == 0)
+		return &bdev_luks_driver;
 	return NULL;
 }
 
 int bdev_open(const char *filename, const char *format, unsigned flags, struct bdev **out,
 	      char *err, size_t errlen)
 {
+	return bdev_open_secret(filename, format, flags, NULL, 0, out, err, errlen);
+}
+
+int bdev_open_secret(const char *filename, const char *format, unsigned flags, const void *secret,
+		     size_t secret_len, struct bdev **out, char *err, size_t errlen)
+{
 	*out = NULL;
 	const struct bdev_driver *drv = NULL;
 	if (format) {
 		drv = driver_by_name(format);
 		if (!drv) {
-			snprintf(err, errlen, "%s: unknown format '%s' (supported: raw, qcow2)",
-				 filename, format);
+			snprintf(err, errlen,
+				 "%s: unknown format '%s' (supported: raw, qcow2, luks)", filename,
+				 format);
 			return -ENOTSUP;
 		}
 	}
@@ -147,7 +158,11 @@ int bdev_open(const char *filename, const char *format, unsigned flags, struct b
 		drv = driver_by_name(name);
 	}
 	bd->drv = drv;
+	bd->secret = secret;
+	bd->secret_len = secret_len;
 	int r = drv->open(bd, flags);
+	bd->secret = NULL;
+	bd->secret_len = 0;
 	if (r < 0) {
 		snprintf(err, errlen, "%s", bd->err);
 		bdev_close(bd); /* the driver's close frees what its open got */

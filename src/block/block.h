@@ -46,7 +46,15 @@ struct bdev_status {
  * files).  Backing files are opened read-only, recursively, honouring their backing format. */
 int bdev_open(const char *filename, const char *format, unsigned flags, struct bdev **out,
 	      char *err, size_t errlen);
+/* Same, with the key (password bytes) of an encrypted image (LUKS, or qcow2 with
+ * encrypt.format=luks); the secret is used during the call only. */
+int bdev_open_secret(const char *filename, const char *format, unsigned flags, const void *secret,
+		     size_t secret_len, struct bdev **out, char *err, size_t errlen);
 void bdev_close(struct bdev *bd);
+/* Create a raw LUKS1 image (qemu's `luks` format) of `size` bytes, key slot 0 opened by
+ * secret, PBKDF2 iterations for iter_time_ms (0: 2000). */
+int luks_image_create(const char *path, uint64_t size, uint32_t iter_time_ms, const void *secret,
+		      size_t secret_len, char *err, size_t errlen);
 
 int bdev_read(struct bdev *bd, uint64_t offset, void *buf, size_t len);
 int bdev_write(struct bdev *bd, uint64_t offset, const void *buf, size_t len);
@@ -92,7 +100,7 @@ void *bdev_opaque(const struct bdev *bd);
 /* The file descriptor of the image file. */
 int bdev_fd(const struct bdev *bd);
 
-/* Probe the format of a file from its first bytes: "qcow2", or "raw". */
+/* Probe the format of a file from its first bytes: "qcow2", "luks", or "raw". */
 const char *bdev_probe(const uint8_t *buf, size_t len);
 
 /* Open `filename`'s directory-relative backing name: `backing` as written in the image,

@@ -38,11 +38,14 @@ struct bdev {
 	uint64_t cluster_size; /* 0 for formats without clusters */
 	void *opaque;
 	struct bdev *backing;
+	const void *secret; /* during open only: the key of an encrypted image (NULL: none) */
+	size_t secret_len;
 	char err[768];
 };
 
 extern const struct bdev_driver bdev_raw_driver;
 extern const struct bdev_driver bdev_qcow2_driver;
+extern const struct bdev_driver bdev_luks_driver;
 
 /* Record an error message on bd and return `code` (negative). */
 int bdev_set_error(struct bdev *bd, int code, const char *fmt, ...)

@@ -45,12 +45,22 @@ struct img_create_opts {
 	bool lazy_refcounts, extended_l2, prealloc_metadata;
 	int compression_type;
 	const char *backing_file, *backing_fmt;
+	const char *encrypt_format; /* "luks" or NULL */
+	char key_secret[128];	    /* id of a --object secret ("": none) */
+	uint32_t iter_time;	    /* PBKDF2 milliseconds (0: 2000) */
 };
 void img_create_opts_init(struct img_create_opts *o);
 /* Parse "key=value,key=value" into o; prints the error. */
 int img_parse_create_options(const char *s, struct img_create_opts *o);
 /* Create the image; size from o->size (or from the backing file when not set). */
 int img_create_image(const char *path, struct img_create_opts *o, bool quiet);
+
+/* --object secret,id=ID,file=PATH (global options, taken out of argv by main). */
+int img_add_object(const char *spec);
+/* --image-opts: file names are "driver=...,file.filename=...,key-secret=..." option lists. */
+extern bool img_image_opts;
+/* The bytes of secret `id`, or NULL (error printed). */
+const char *img_secret(const char *id, size_t *len);
 
 /* Open for the tool: errors printed; returns NULL on failure. */
 struct bdev *img_open(const char *path, const char *fmt, unsigned flags);

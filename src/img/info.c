@@ -125,6 +125,8 @@ static void print_human(struct bdev *bd, const char *path)
 	printf("image: %s\nfile format: %s\nvirtual size: %s (%llu bytes)\ndisk size: %s\n", path,
 	       bdev_format(bd), human_size(bdev_size(bd), a, sizeof(a)),
 	       (unsigned long long)bdev_size(bd), human_size(bdev_actual_size(bd), b, sizeof(b)));
+	if (!strcmp(bdev_format(bd), "luks") || (q && q->h.crypt_method))
+		printf("encrypted: yes\n");
 	if (!q)
 		return;
 	printf("cluster_size: %llu\n", (unsigned long long)q->cluster_size);

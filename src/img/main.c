@@ -26,7 +26,13 @@ static const char usage[] =
 	"\n"
 	"create -o options (qcow2): compat=0.10|1.1, cluster_size=512..2M, refcount_bits=1..64,\n"
 	"  lazy_refcounts=on|off, extended_l2=on|off, compression_type=zlib|zstd,\n"
-	"  backing_file=NAME, backing_fmt=FMT, preallocation=off|metadata, size=SIZE\n"
+	"  backing_file=NAME, backing_fmt=FMT, preallocation=off|metadata, size=SIZE,\n"
+	"  encrypt.format=luks, encrypt.key-secret=ID, encrypt.iter-time=MS\n"
+	"create -o options (luks): key-secret=ID, iter-time=MS\n"
+	"\n"
+	"Encrypted images: --object secret,id=ID,file=PATH gives a key (the file's bytes; never\n"
+	"on the command line), --image-opts driver=FMT,file.filename=PATH,[encrypt.]key-secret=ID\n"
+	"names the image (a plain file name also works when one secret is given).\n"
 	"\n"
 	"Sizes take k, M, G, T, P, E suffixes (powers of 1024).  -f is probed when not given;\n"
 	"a file that looks raw is never guessed raw for writing.\n"
@@ -44,6 +50,25 @@ int main(int argc, char **argv)
 		printf("vireo-img version %s\n", VIREO_VERSION);
 		return 0;
 	}
+	/* --object and --image-opts may come anywhere (as qemu-img's): take them out here. */
+	int n = 1;
+	for (int i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "--image-opts")) {
+			img_image_opts = true;
+		} else if (!strcmp(argv[i], "--object") || !strncmp(argv[i], "--object=", 9)) {
+			const char *spec = argv[i][8] == '=' ? argv[i] + 9 : argv[++i];
+			if (!spec) {
+				img_error("--object needs a value (secret,id=ID,file=PATH)");
+				return 1;
+			}
+			if (img_add_object(spec) < 0)
+				return 1;
+		} else {
+			argv[n++] = argv[i];
+		}
+	}
+	argc = n;
+	argv[argc] = NULL;
 	static const struct {
 		const char *name;
 		int (*fn)(int, char **);

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "block/qcow2/qcow2.h"
+#include "block/block.h"
 #include "img/img.h"
 
 void img_error(const char *fmt, ...)
@@ -133,6 +134,23 @@ int img_parse_create_options(const char *s, struct img_create_opts *o)
 				o->compression_type = QCOW2_COMPRESSION_ZSTD;
 			else
 				r = -1, img_error("compression_type '%s' is not zlib or zstd", v);
+		} else if (!strcmp(kv, "encrypt.format")) {
+			if (strcmp(v, "luks") != 0)
+				r = -1, img_error("encrypt.format '%s' is not supported (luks)", v);
+			o->encrypt_format = "luks";
+		} else if (!strcmp(kv, "encrypt.key-secret") || !strcmp(kv, "key-secret")) {
+			snprintf(o->key_secret, sizeof(o->key_secret), "%s", v);
+		} else if (!strcmp(kv, "encrypt.iter-time") || !strcmp(kv, "iter-time")) {
+			if (img_parse_size(v, &n) < 0 || n > 600000)
+				r = -1, img_error("invalid %s '%s' (milliseconds)", kv, v);
+			o->iter_time = (uint32_t)n;
+		} else if (!strncmp(kv, "encrypt.", 8) || !strcmp(kv, "cipher-alg") ||
+			   !strcmp(kv, "cipher-mode") || !strcmp(kv, "hash-alg") ||
+			   !strcmp(kv, "ivgen-alg")) {
+			img_error("option %s is not supported: Vireo writes LUKS1 with "
+				  "aes-256-xts-plain64 and sha256 only",
+				  kv);
+			r = -1;
 		} else if (!strcmp(kv, "preallocation")) {
 			if (!strcmp(v, "metadata"))
 				o->prealloc_metadata = true;
@@ -166,7 +184,28 @@ int img_create_image(const char *path, struct img_create_opts *o, bool quiet)
 		img_error("%s: image size not given", path);
 		return -1;
 	}
-	if (!strcmp(fmt, "qcow2")) {
+	const char *secret = NULL;
+	size_t secret_len = 0;
+	if (o->key_secret[0] && !(secret = img_secret(o->key_secret, &secret_len)))
+		return -1;
+	if ((o->encrypt_format || !strcmp(fmt, "luks")) && !secret) {
+		img_error("%s: an encrypted image needs a key: give --object "
+			  "secret,id=sec0,file=PATH and -o %skey-secret=sec0",
+			  path, strcmp(fmt, "luks") ? "encrypt." : "");
+		return -1;
+	}
+	if (!strcmp(fmt, "luks")) {
+		if (o->backing_file) {
+			img_error("%s: luks images cannot have a backing file", path);
+			return -1;
+		}
+		char err[512];
+		if (luks_image_create(path, o->size, o->iter_time, secret, secret_len, err,
+				      sizeof(err)) < 0) {
+			img_error("%s", err);
+			return -1;
+		}
+	} else if (!strcmp(fmt, "qcow2")) {
 		if (o->compression_type && o->version == 2) {
 			img_error("%s: compression_type=zstd needs compat=1.1", path);
 			return -1;
@@ -182,6 +221,10 @@ int img_create_image(const char *path, struct img_create_opts *o, bool quiet)
 			.backing_file = o->backing_file,
 			.backing_format = o->backing_fmt,
 			.prealloc_metadata = o->prealloc_metadata,
+			.encrypt_luks = o->encrypt_format != NULL,
+			.secret = secret,
+			.secret_len = secret_len,
+			.iter_time = o->iter_time,
 		};
 		char err[512];
 		if (qcow2_create(path, &q, err, sizeof(err)) < 0) {
@@ -202,7 +245,7 @@ int img_create_image(const char *path, struct img_create_opts *o, bool quiet)
 		}
 		close(fd);
 	} else {
-		img_error("%s: unknown format '%s' (raw, qcow2)", path, fmt);
+		img_error("%s: unknown format '%s' (raw, qcow2, luks)", path, fmt);
 		return -1;
 	}
 	if (!quiet) {
@@ -218,11 +261,155 @@ int img_create_image(const char *path, struct img_create_opts *o, bool quiet)
 	return 0;
 }
 
+bool img_image_opts;
+
+static struct img_secret {
+	char *id;
+	char *data;
+	size_t len;
+} secrets[16];
+static unsigned nsecrets;
+
+int img_add_object(const char *spec)
+{
+	char *copy = strdup(spec), *save = NULL;
+	char *id = NULL, *file = NULL;
+	int r = 0;
+	char *kv = strtok_r(copy, ",", &save);
+	if (!kv || (strcmp(kv, "secret") != 0 && strcmp(kv, "qom-type=secret") != 0)) {
+		img_error("--object %s: only secret objects are supported "
+			  "(secret,id=ID,file=PATH)",
+			  spec);
+		free(copy);
+		return -1;
+	}
+	while (r == 0 && (kv = strtok_r(NULL, ",", &save))) {
+		char *v = strchr(kv, '=');
+		if (v)
+			*v++ = '\0';
+		if (!v) {
+			img_error("--object: '%s' needs a value", kv);
+			r = -1;
+		} else if (!strcmp(kv, "id")) {
+			id = v;
+		} else if (!strcmp(kv, "file")) {
+			file = v;
+		} else if (!strcmp(kv, "format") && !strcmp(v, "raw")) {
+		} else if (!strcmp(kv, "data")) {
+			img_error("--object secret: data= is refused: a secret on the command line "
+				  "is visible to every user (ps); put it in a file and use "
+				  "file=PATH");
+			r = -1;
+		} else {
+			img_error("--object secret: option '%s' is not supported (id, file)", kv);
+			r = -1;
+		}
+	}
+	if (r == 0 && (!id || !file)) {
+		img_error("--object secret needs id=ID and file=PATH");
+		r = -1;
+	}
+	if (r == 0 && nsecrets == sizeof(secrets) / sizeof(secrets[0])) {
+		img_error("--object: too many secrets");
+		r = -1;
+	}
+	if (r == 0) {
+		/* "-" is stdin, so the secret need not touch the disk either. */
+		FILE *f = strcmp(file, "-") ? fopen(file, "rb") : stdin;
+		if (!f) {
+			img_error("secret '%s': cannot read %s: %s", id, file, strerror(errno));
+			r = -1;
+		} else {
+			struct img_secret *s = &secrets[nsecrets];
+			size_t cap = 0;
+			char chunk[4096];
+			size_t n;
+			while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0 && r == 0) {
+				char *d = realloc(s->data, cap + n);
+				if (!d || cap + n > (1u << 20)) {
+					free(d);
+					s->data = NULL;
+					img_error("secret '%s': %s is too large", id, file);
+					r = -1;
+					break;
+				}
+				s->data = d;
+				memcpy(d + cap, chunk, n);
+				cap += n;
+			}
+			if (f != stdin)
+				fclose(f);
+			if (r == 0) {
+				s->len = cap;
+				s->id = strdup(id);
+				nsecrets++;
+			}
+		}
+	}
+	free(copy);
+	return r;
+}
+
+const char *img_secret(const char *id, size_t *len)
+{
+	for (unsigned i = 0; i < nsecrets; i++)
+		if (!strcmp(secrets[i].id, id)) {
+			*len = secrets[i].len;
+			return secrets[i].data ? secrets[i].data : "";
+		}
+	img_error("secret '%s' not found: give --object secret,id=%s,file=PATH", id, id);
+	return NULL;
+}
+
 struct bdev *img_open(const char *path, const char *fmt, unsigned flags)
 {
 	struct bdev *bd;
 	char err[1024];
-	if (bdev_open(path, fmt, flags, &bd, err, sizeof(err)) < 0) {
+	const char *secret = NULL, *key_id = NULL;
+	size_t secret_len = 0;
+	char *copy = NULL, *file = NULL;
+	/* qemu-img's --image-opts is for the source; a plain output name stays a file name. */
+	if (img_image_opts && strchr(path, '=')) {
+		copy = strdup(path);
+		char *save = NULL;
+		for (char *kv = strtok_r(copy, ",", &save); kv; kv = strtok_r(NULL, ",", &save)) {
+			char *v = strchr(kv, '=');
+			if (!v) {
+				img_error("--image-opts: '%s' needs a value", kv);
+				free(copy);
+				return NULL;
+			}
+			*v++ = '\0';
+			if (!strcmp(kv, "driver"))
+				fmt = v;
+			else if (!strcmp(kv, "file.filename"))
+				file = v;
+			else if (!strcmp(kv, "encrypt.key-secret") || !strcmp(kv, "key-secret"))
+				key_id = v;
+			else if (strcmp(kv, "file.driver") != 0) {
+				img_error("--image-opts: option '%s' is not supported (driver, "
+					  "file.filename, [encrypt.]key-secret)",
+					  kv);
+				free(copy);
+				return NULL;
+			}
+		}
+		if (!file) {
+			img_error("--image-opts '%s': file.filename not given", path);
+			free(copy);
+			return NULL;
+		}
+		path = file;
+	} else if (nsecrets == 1) {
+		key_id = secrets[0].id;
+	}
+	if (key_id && !(secret = img_secret(key_id, &secret_len))) {
+		free(copy);
+		return NULL;
+	}
+	int r = bdev_open_secret(path, fmt, flags, secret, secret_len, &bd, err, sizeof(err));
+	free(copy);
+	if (r < 0) {
 		img_error("%s", err);
 		return NULL;
 	}

@@ -88,7 +88,21 @@ int main(int argc, char **argv)
 	}
 	struct bdev *bd;
 	char err[1024];
-	if (bdev_open(argv[1], argv[2], BDEV_RDWR, &bd, err, sizeof(err)) < 0) {
+	/* An encrypted image's key: the bytes of the file VIREO_TEST_SECRET_FILE names. */
+	char secret[256];
+	size_t secret_len = 0;
+	const char *sf = getenv("VIREO_TEST_SECRET_FILE");
+	if (sf) {
+		FILE *f = fopen(sf, "rb");
+		if (!f) {
+			fprintf(stderr, "test_block_writer: cannot read %s\n", sf);
+			return 1;
+		}
+		secret_len = fread(secret, 1, sizeof(secret), f);
+		fclose(f);
+	}
+	if (bdev_open_secret(argv[1], argv[2], BDEV_RDWR, sf ? secret : NULL, secret_len, &bd, err,
+			     sizeof(err)) < 0) {
 		fprintf(stderr, "test_block_writer: %s\n", err);
 		return 1;
 	}

@@ -276,6 +276,8 @@ int qcow2_check(struct bdev *bd, int repair, struct qcow2_check_result *res)
 	}
 	res->total_clusters = (q->h.size + cs - 1) / cs;
 	inc(&c, 0, cs, "header");
+	if (q->crypt_length)
+		inc(&c, q->crypt_offset, q->crypt_length, "LUKS header");
 	inc(&c, q->h.l1_offset, (uint64_t)q->h.l1_size * 8, "L1 table");
 	r = walk_l1(&c, q->l1, q->h.l1_size, true);
 	uint64_t snap_bytes = 0;

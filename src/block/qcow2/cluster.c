@@ -259,7 +259,7 @@ int qcow2_read_in_cluster(struct qcow2 *q, uint64_t guest, uint8_t *buf, size_t 
 		default:
 			r = qcow2_check_host(q, g, e);
 			if (r == 0)
-				r = bdev_pread(q->bd, (e & QCOW2_OFFSET_MASK) + in, buf, n, "data");
+				r = qcow2_data_pread(q, (e & QCOW2_OFFSET_MASK) + in, buf, n);
 		}
 		if (r < 0)
 			return r;
@@ -313,6 +313,8 @@ int qcow2_read(struct bdev *bd, uint64_t offset, void *buf, size_t len)
 {
 	struct qcow2 *q = bd->opaque;
 	uint8_t *p = buf;
+	if (q->crypt_locked)
+		return qcow2_crypt_locked(q);
 	while (len) {
 		uint64_t host, run;
 		int r = qcow2_data_run(q, offset, len, false, &host, &run);
@@ -320,7 +322,7 @@ int qcow2_read(struct bdev *bd, uint64_t offset, void *buf, size_t len)
 			return r;
 		if (run > q->cluster_size - q_offset_in_cluster(q, offset)) {
 			/* Several clusters in a row on the host: one read. */
-			r = bdev_pread(bd, host, p, run, "data");
+			r = qcow2_data_pread(q, host, p, run);
 			if (r < 0)
 				return r;
 			offset += run;
@@ -358,6 +360,8 @@ int qcow2_block_status(struct bdev *bd, uint64_t offset, uint64_t len, uint64_t 
 {
 	struct qcow2 *q = bd->opaque;
 	uint64_t done = 0, expect_host = 0;
+	if (q->crypt_locked) /* what is stored where is for those with the key */
+		return qcow2_crypt_locked(q);
 	uint64_t sc_size = q->extl2 ? 1ull << q->sc_bits : q->cluster_size;
 	while (done < len) {
 		uint64_t g = offset + done;
@@ -379,6 +383,8 @@ int qcow2_block_status(struct bdev *bd, uint64_t offset, uint64_t len, uint64_t 
 		if (!(e & QCOW2_OFLAG_COMPRESSED) && (e & QCOW2_OFFSET_MASK) &&
 		    (t == QCOW2_CL_ZERO_ALLOC || (q->extl2 && t != QCOW2_CL_NORMAL)))
 			f |= BDEV_STATUS_OFFSET;
+		if (q->luks) /* the file holds ciphertext there: no offset to copy from (as qemu) */
+			f &= ~BDEV_STATUS_OFFSET;
 		if (f & BDEV_STATUS_OFFSET) {
 			r = qcow2_check_host(q, g, e);
 			if (r < 0)

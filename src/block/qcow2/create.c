@@ -6,6 +6,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "block/crypto/luks.h"
 #include "block/qcow2/qcow2.h"
 
 static int validate(const struct qcow2_create_opts *o, const char *path, char *err, size_t errlen)
@@ -37,6 +38,11 @@ static int validate(const struct qcow2_create_opts *o, const char *path, char *e
 	if (o->size > (1ull << 61))
 		return snprintf(err, errlen, "%s: size %llu is too large", path,
 				(unsigned long long)o->size),
+		       -1;
+	if (o->encrypt_luks && o->prealloc_metadata)
+		return snprintf(err, errlen,
+				"%s: preallocation=metadata with encryption is not supported",
+				path),
 		       -1;
 	if (o->backing_file && strlen(o->backing_file) > QCOW2_MAX_BACKING_NAME)
 		return snprintf(err, errlen, "%s: backing file name longer than %u bytes", path,
@@ -77,9 +83,10 @@ int qcow2_create(const char *path, const struct qcow2_create_opts *o, char *err,
 	uint64_t data = o->prealloc_metadata ? (size + cs - 1) / cs : 0;
 	uint64_t n_l2 = o->prealloc_metadata ? l1_size : 0;
 	uint64_t per_block = cs * 8 / o->refcount_bits;
+	uint64_t crypt = o->encrypt_luks ? (luks_create_size() + cs - 1) / cs : 0;
 	uint64_t rt = 1, blocks = 1, total;
 	for (;;) {
-		total = 1 + rt + blocks + l1_clusters + n_l2 + data;
+		total = 1 + rt + blocks + l1_clusters + n_l2 + data + crypt;
 		uint64_t nb = (total + per_block - 1) / per_block;
 		uint64_t nrt = (nb * 8 + cs - 1) / cs;
 		if (nb == blocks && nrt == rt)
@@ -94,6 +101,13 @@ int qcow2_create(const char *path, const struct qcow2_create_opts *o, char *err,
 	}
 	uint64_t rt_off = cs, rb_off = rt_off + rt * cs, l1_off = rb_off + blocks * cs;
 	uint64_t l2_off = l1_off + l1_clusters * cs, data_off = l2_off + n_l2 * cs;
+	uint64_t crypt_off = data_off + data * cs;
+	uint8_t crypt_ext[16];
+	struct qcow2_ext cext = {.type = QCOW2_EXT_CRYPT, .len = 16, .data = crypt_ext};
+	for (int i = 0; i < 8; i++) {
+		crypt_ext[i] = (uint8_t)(crypt_off >> (56 - 8 * i));
+		crypt_ext[8 + i] = (uint8_t)((crypt * cs) >> (56 - 8 * i));
+	}
 
 	struct qcow2_header h = {
 		.version = o->version,
@@ -107,6 +121,9 @@ int qcow2_create(const char *path, const struct qcow2_create_opts *o, char *err,
 		.compression_type = (uint8_t)o->compression_type,
 		.backing_file = (char *)o->backing_file,
 		.backing_format = (char *)o->backing_format,
+		.crypt_method = o->encrypt_luks ? QCOW2_CRYPT_LUKS : 0,
+		.exts = o->encrypt_luks ? &cext : NULL,
+		.nexts = o->encrypt_luks ? 1 : 0,
 	};
 	if (o->compression_type)
 		h.incompat |= QCOW2_INCOMPAT_COMPRESSION;
@@ -159,6 +176,19 @@ int qcow2_create(const char *path, const struct qcow2_create_opts *o, char *err,
 		goto out;
 	}
 	r = 0;
+	if (o->encrypt_luks) {
+		struct bdev *bd;
+		r = bdev_open(path, "raw", BDEV_RDWR, &bd, err, errlen);
+		if (r == 0) {
+			r = luks_create(bd, crypt_off, o->iter_time, o->secret, o->secret_len,
+					NULL);
+			if (r == 0)
+				r = bdev_sync(bd);
+			if (r < 0)
+				snprintf(err, errlen, "%s", bdev_error(bd));
+			bdev_close(bd);
+		}
+	}
 out:
 	free(buf);
 	free(m);

@@ -181,8 +181,6 @@ int qcow2_header_parse(const uint8_t *buf, size_t len, uint64_t file_size, const
 		FAIL("%s: AES-CBC encrypted qcow2 (crypt_method 1) is not supported; convert it "
 		     "with qemu-img",
 		     name);
-	if (h->crypt_method == 2)
-		FAIL("%s: LUKS-encrypted qcow2 (crypt_method 2) is not supported yet", name);
 	if (h->crypt_method > 2)
 		FAIL("%s: invalid crypt_method %u", name, h->crypt_method);
 	if (h->size > (1ull << 61))

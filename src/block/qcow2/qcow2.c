@@ -4,6 +4,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "block/crypto/luks.h"
 #include "block/qcow2/qcow2.h"
 
 static void qcow2_close(struct bdev *bd)
@@ -25,6 +26,8 @@ static void qcow2_close(struct bdev *bd)
 	free(q->bounce);
 	free(q->cbuf);
 	free(q->dbuf);
+	free(q->ebuf);
+	luks_free(q->luks);
 	free(q);
 	bd->opaque = NULL;
 }
@@ -122,7 +125,9 @@ static int qcow2_open(struct bdev *bd, unsigned flags)
 		return bdev_set_error(bd, -ENOMEM, "%s: out of memory", bd->filename);
 	tcache_set_depends(q->l2_cache, q->rb_cache);
 	q->mark_corrupt = bd->writable && !(flags & BDEV_CHECK);
-	r = load_l1(q);
+	r = qcow2_crypt_open(q);
+	if (r == 0)
+		r = load_l1(q);
 	if (r == 0)
 		r = qcow2_refcount_load(q);
 	if (r == 0)

@@ -28,6 +28,8 @@
 #define QCOW2_EXT_BACKING_FMT	0xe2792acau
 #define QCOW2_EXT_FEATURE_NAMES 0x6803f857u
 #define QCOW2_EXT_BITMAPS	0x23852875u
+#define QCOW2_EXT_CRYPT		0x0537be77u
+#define QCOW2_CRYPT_LUKS	2u
 #define QCOW2_EXT_CRYPTO	0x0537be77u
 #define QCOW2_EXT_DATA_FILE	0x44415441u
 
@@ -115,6 +117,10 @@ struct qcow2 {
 	uint8_t *cbuf;	       /* compressed-data scratch */
 	uint8_t *dbuf;	       /* decompressed-cluster scratch */
 	bool mark_corrupt;     /* writable, not opened for check: set the corrupt bit on damage */
+	struct luks *luks;     /* encrypt.format=luks: data clusters are encrypted */
+	uint64_t crypt_offset, crypt_length; /* the LUKS header area in the file */
+	uint8_t *ebuf;			     /* encryption scratch */
+	bool crypt_locked;		     /* encrypted, opened without a key */
 };
 
 static inline uint64_t q_offset_in_cluster(const struct qcow2 *q, uint64_t off)
@@ -136,6 +142,15 @@ static inline bool qcow2_overlaps_metadata(const struct qcow2 *q, uint64_t off, 
 	return off < q->cluster_size || (off < l1_end && q->h.l1_offset < off + len) ||
 	       (off < rt_end && q->h.reftable_offset < off + len);
 }
+
+/* crypt.c: encrypt.format=luks.  Data clusters go through these (plain pread/pwrite when the
+ * image is not encrypted); each 512-byte sector is encrypted with its host offset / 512 as
+ * IV, as qemu does for LUKS inside qcow2. */
+int qcow2_crypt_open(struct qcow2 *q);
+/* The error of an encrypted image opened without its key. */
+int qcow2_crypt_locked(struct qcow2 *q);
+int qcow2_data_pread(struct qcow2 *q, uint64_t host, void *buf, size_t len);
+int qcow2_data_pwrite(struct qcow2 *q, uint64_t host, const void *buf, size_t len);
 
 /* header.c */
 /* Parse and validate the header at the start of buf (the first cluster, or fewer bytes when
@@ -283,6 +298,10 @@ struct qcow2_create_opts {
 	const char *backing_file;
 	const char *backing_format;
 	bool prealloc_metadata;
+	bool encrypt_luks; /* encrypt.format=luks with secret, iter_time (ms, 0: 2000) */
+	const void *secret;
+	size_t secret_len;
+	uint32_t iter_time;
 };
 /* Create a new image at path (truncating an existing file). */
 int qcow2_create(const char *path, const struct qcow2_create_opts *o, char *err, size_t errlen);

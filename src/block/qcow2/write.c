@@ -64,7 +64,7 @@ static int write_in_cluster(struct qcow2 *q, uint64_t guest, const uint8_t *buf,
 				return r;
 			copied = true;
 		}
-		r = bdev_pwrite(q->bd, host + lo, q->bounce, hi - lo, "data");
+		r = qcow2_data_pwrite(q, host + lo, q->bounce, hi - lo);
 		if (r < 0)
 			return r;
 		r = qcow2_l2_for_write(q, guest, &l2); /* the cache may have moved it */
@@ -83,7 +83,7 @@ static int write_in_cluster(struct qcow2 *q, uint64_t guest, const uint8_t *buf,
 	}
 	enum qcow2_cluster_type t = qcow2_entry_type(q, e, bm, 0);
 	if (!q->extl2 && t == QCOW2_CL_NORMAL && copied)
-		return bdev_pwrite(q->bd, host + in, buf, len, "data");
+		return qcow2_data_pwrite(q, host + in, buf, len);
 	/* A new cluster (or a preallocated zero one we own) with the full content. */
 	if (len < cs) {
 		r = qcow2_read_in_cluster(q, start, q->bounce, cs);
@@ -97,7 +97,7 @@ static int write_in_cluster(struct qcow2 *q, uint64_t guest, const uint8_t *buf,
 		if (r < 0)
 			return r;
 	}
-	r = bdev_pwrite(q->bd, nh, q->bounce, cs, "data");
+	r = qcow2_data_pwrite(q, nh, q->bounce, cs);
 	if (r == 0)
 		r = qcow2_l2_for_write(q, guest, &l2);
 	if (r < 0)
@@ -136,7 +136,7 @@ static int64_t write_fresh_run(struct qcow2 *q, uint64_t guest, const uint8_t *b
 	uint64_t host;
 	r = qcow2_alloc_clusters(q, n, &host);
 	if (r == 0)
-		r = bdev_pwrite(q->bd, host, buf, n * cs, "data");
+		r = qcow2_data_pwrite(q, host, buf, n * cs);
 	if (r == 0)
 		r = qcow2_l2_for_write(q, guest, &l2);
 	if (r < 0)
@@ -152,6 +152,8 @@ int qcow2_write(struct bdev *bd, uint64_t offset, const void *buf, size_t len)
 {
 	struct qcow2 *q = bd->opaque;
 	const uint8_t *p = buf;
+	if (q->crypt_locked)
+		return qcow2_crypt_locked(q);
 	while (len) {
 		int64_t done = write_fresh_run(q, offset, p, len);
 		if (done < 0)
@@ -169,7 +171,7 @@ int qcow2_write(struct bdev *bd, uint64_t offset, const void *buf, size_t len)
 				run = 0;
 			}
 			if (run) {
-				r = bdev_pwrite(bd, host, p, run, "data");
+				r = qcow2_data_pwrite(q, host, p, run);
 				done = (int64_t)run;
 			} else {
 				size_t n = q->cluster_size - q_offset_in_cluster(q, offset);
@@ -207,6 +209,11 @@ int qcow2_write_precompressed(struct bdev *bd, uint64_t offset, const void *cdat
 			"%s: compressed writes must cover whole clusters (offset %llu, "
 			"length %zu)",
 			bd->filename, (unsigned long long)offset, rawlen);
+	if (q->h.crypt_method)
+		return bdev_set_error(bd, -ENOTSUP,
+				      "%s: compressed clusters cannot be encrypted (as qemu: no "
+				      "-c with encryption)",
+				      bd->filename);
 	if (clen == 0 || clen > q->cluster_size - 512)
 		return qcow2_write(bd, offset, raw, rawlen);
 	void *l2;
