@@ -19,7 +19,7 @@ from test_vmm_guest_virtio import device_lines, regions, sector_pattern
 from test_vmm_virtio import DISK_MB, MARKER, disk_line, host_check_ext4, linux_virtio_cmd, \
     make_ext4_gz
 from vireo_target import run_vm
-from vmm import EXIT_POWEROFF, guest_cmd, run_guest, verdict
+from vmm import EXIT_POWEROFF, guest_cmd, interact, run_guest, verdict
 
 pytestmark = [
     pytest.mark.skipif(not shutil.which("qemu-img"),
@@ -156,6 +156,24 @@ def test_guest_on_qcow2_overlay_over_raw(target, work, depth):
     out = fetch(target, f"{box}/top.qcow2", host)  # next to the host's copies of the lower ones
     check_clean(out)
     check_guest_pattern(res.console, guest_view(out), before)
+
+
+def test_sigkilled_vmm_leaves_flushed_qcow2(target, work):
+    """The guest flushes after its writes and then waits (powerbutton): a SIGKILLed VMM must
+    leave an image qemu-img calls clean (or only leaking) with every flushed sector in it."""
+    host, box = work
+    img = os.path.join(host, "killed.qcow2")
+    assert qemu_img("create", "-q", "-f", "qcow2", img, f"{DISK_MIB}M").returncode == 0
+    path = put(target, img, box)
+    cmd = guest_cmd(target, words="virtio-blk powerbutton",
+                    extra=("--no-reboot", "--disk", f"path={path}"))
+    rc, out = interact(target, cmd, [("VIREO-GUEST: PASS", "sleep 0.5; kill -KILL $pid")],
+                       timeout=60)
+    assert rc == 128 + 9, out
+    got = fetch(target, path, host)
+    r = qemu_img("check", "-f", "qcow2", got)
+    assert r.returncode in (0, 3) and "ERROR" not in r.stdout, r.stdout + r.stderr
+    check_guest_pattern(out, guest_view(got), bytes(DISK_MIB << 20))
 
 
 def test_linux_ext4_on_qcow2_and_compressed_readonly_disk(target, work):
