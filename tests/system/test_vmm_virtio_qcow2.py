@@ -114,6 +114,7 @@ def work(target):
     target.run(f"rm -rf {box_dir}", 30)
 
 
+@pytest.mark.asan
 def test_guest_on_qcow2_disk(target, work):
     host, box = work
     img = os.path.join(host, "disk.qcow2")
@@ -124,6 +125,7 @@ def test_guest_on_qcow2_disk(target, work):
     check_guest_pattern(res.console, guest_view(out), bytes(DISK_MIB << 20))
 
 
+@pytest.mark.asan
 @pytest.mark.parametrize("depth", [2, 3])
 def test_guest_on_qcow2_overlay_over_raw(target, work, depth):
     """base.raw <- [mid.qcow2 <-] top.qcow2: the guest writes the top; the lower layers stay
@@ -158,6 +160,7 @@ def test_guest_on_qcow2_overlay_over_raw(target, work, depth):
     check_guest_pattern(res.console, guest_view(out), before)
 
 
+@pytest.mark.asan
 def test_sigkilled_vmm_leaves_flushed_qcow2(target, work):
     """The guest flushes after its writes and then waits (powerbutton): a SIGKILLed VMM must
     leave an image qemu-img calls clean (or only leaking) with every flushed sector in it."""
