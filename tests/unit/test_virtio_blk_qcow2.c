@@ -11,6 +11,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <sys/file.h>
 #include <unistd.h>
 
 #include "vmm/bus/bus.h"
@@ -328,6 +330,14 @@ static void test_backing_chain(void **state)
 	assert_memory_equal(b, data, SECTORS * 512);
 	free(b);
 	free(data);
+	/* A backing file another user holds for writing is refused. */
+	int fd = open(base, O_RDWR);
+	assert_int_equal(flock(fd, LOCK_EX | LOCK_NB), 0);
+	struct vmm_disk d = {.name = "vda", .num_queues = 1};
+	snprintf(d.path, sizeof(d.path), "%s", f->path);
+	assert_int_equal(virtio_blk_check(&d), -1);
+	close(fd);
+	assert_int_equal(virtio_blk_check(&d), 0);
 }
 
 static void test_readonly(void **state)

@@ -134,6 +134,15 @@ struct blk_bdev *blk_bdev_open(const struct vmm_disk *disk, const char *format, 
 			  disk->name, disk->path);
 		goto fail;
 	}
+	/* A backing file someone writes would change under the guest. */
+	for (struct bdev *b = bdev_backing(bb->bd); b; b = bdev_backing(b)) {
+		if (flock(bdev_fd(b), LOCK_SH | LOCK_NB) < 0) {
+			log_error("disk '%s': backing file %s: locked for writing by another user "
+				  "(a VMM using it as a writable disk)",
+				  disk->name, bdev_filename(b));
+			goto fail;
+		}
+	}
 	*bytes = bdev_size(bb->bd);
 	if (*bytes % 512)
 		log_warn("disk '%s': %s: size %llu is not a multiple of 512; the last %llu bytes "
