@@ -19,7 +19,7 @@ from test_vmm_guest_virtio import device_lines, regions, sector_pattern
 from test_vmm_virtio import DISK_MB, MARKER, disk_line, host_check_ext4, linux_virtio_cmd, \
     make_ext4_gz
 from vireo_target import run_vm
-from vmm import EXIT_POWEROFF, guest_cmd, interact, run_guest, verdict
+from vmm import EXIT_POWEROFF, EXIT_STOPPED, guest_cmd, interact, run_guest, verdict
 
 pytestmark = [
     pytest.mark.skipif(not shutil.which("qemu-img"),
@@ -177,6 +177,26 @@ def test_sigkilled_vmm_leaves_flushed_qcow2(target, work):
     r = qemu_img("check", "-f", "qcow2", got)
     assert r.returncode in (0, 3) and "ERROR" not in r.stdout, r.stdout + r.stderr
     check_guest_pattern(out, guest_view(got), bytes(DISK_MIB << 20))
+
+
+@pytest.mark.asan
+def test_qcow2_disk_over_reboots(target, work):
+    """Each reboot closes the image (flushed) and opens it again: the guest's checks pass at
+    every boot; SIGTERM ends the VMM and leaves a clean image."""
+    host, box = work
+    img = os.path.join(host, "reboot.qcow2")
+    assert qemu_img("create", "-q", "-f", "qcow2", img, f"{DISK_MIB}M").returncode == 0
+    path = put(target, img, box)
+    cmd = guest_cmd(target, words="virtio-blk reset", extra=("--disk", f"path={path}"))
+    rc, out = interact(target, cmd, [("VIREO-GUEST: PASS", "")], timeout=60, finish=(
+        "i=0; while [ $(grep -c 'VIREO-GUEST: PASS' \"$w/out\") -lt 3 ] && [ $i -lt 300 ]; "
+        "do sleep 0.2; i=$((i+1)); done; kill -TERM $pid; sleep 0.5; kill -TERM $pid"))
+    assert out.count("VIREO-GUEST: PASS") >= 3, out
+    assert "VIREO-GUEST: FAIL" not in out and "I/O error" not in out, out
+    assert rc == EXIT_STOPPED, out
+    got = fetch(target, path, host)
+    check_clean(got)
+    check_guest_pattern(out, guest_view(got), None)
 
 
 def test_linux_ext4_on_qcow2_and_compressed_readonly_disk(target, work):
