@@ -17,6 +17,7 @@ enum disk_cache { DISK_CACHE_WRITEBACK, DISK_CACHE_NONE };
 struct vmm_disk {
 	char name[8]; /* vda, vdb, ... */
 	char path[4096];
+	char format[16]; /* "raw", "qcow2", ...; "" = probe the content */
 	bool readonly;
 	enum disk_cache cache;
 	char serial[21]; /* up to 20 bytes, as GET_ID returns */

@@ -21,18 +21,21 @@ static char err[512];
 static void test_disks_in_order(void **state)
 {
 	static struct vmm_config c;
-	assert_int_equal(PARSE(&c, "--disk", "path=/a.img", "--rng", "--disk",
-			       "path=/dev/sdb,readonly=on,cache=none,serial=S1,num-queues=4",
-			       "--console", "pty", "--rng=rate=1M"),
-			 0);
+	assert_int_equal(
+		PARSE(&c, "--disk", "path=/a.img", "--rng", "--disk",
+		      "path=/dev/sdb,format=qcow2,readonly=on,cache=none,serial=S1,num-queues=4",
+		      "--console", "pty", "--rng=rate=1M"),
+		0);
 	assert_int_equal(c.ndisks, 2);
 	assert_string_equal(c.disks[0].name, "vda");
 	assert_string_equal(c.disks[0].path, "/a.img");
+	assert_string_equal(c.disks[0].format, ""); /* probed */
 	assert_false(c.disks[0].readonly);
 	assert_int_equal(c.disks[0].cache, DISK_CACHE_WRITEBACK);
 	assert_int_equal(c.disks[0].num_queues, 1);
 	assert_string_equal(c.disks[1].name, "vdb");
 	assert_string_equal(c.disks[1].path, "/dev/sdb");
+	assert_string_equal(c.disks[1].format, "qcow2");
 	assert_true(c.disks[1].readonly);
 	assert_int_equal(c.disks[1].cache, DISK_CACHE_NONE);
 	assert_string_equal(c.disks[1].serial, "S1");
@@ -71,6 +74,7 @@ static void test_bad_options(void **state)
 	expect_bad("readonly=2", PARSE(&c, "--disk", "path=/x,readonly=2"));
 	expect_bad("at most 20", PARSE(&c, "--disk", "path=/x,serial=123456789012345678901"));
 	expect_bad("1 to 8", PARSE(&c, "--disk", "path=/x,num-queues=9"));
+	expect_bad("format=: expected raw or qcow2", PARSE(&c, "--disk", "path=/x,format="));
 	expect_bad("1 to 8", PARSE(&c, "--disk", "path=/x,num-queues=two"));
 	expect_bad("rate=BYTES", PARSE(&c, "--rng=speed=3"));
 	expect_bad("rate=BYTES", PARSE(&c, "--rng=rate=0"));

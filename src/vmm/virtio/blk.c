@@ -1,6 +1,8 @@
 /* virtio-blk on a raw image file or block device, asynchronous through
  * io_uring: the I/O thread takes requests off the queues and submits
  * them; completions come back through an eventfd on the same thread.
+ * Other formats (qcow2) go through the block library on a worker thread
+ * instead (blk_bdev.c), completing the same way.
  *
  * Facts used (virtio 1.x, "Block Device"): request = type le32, reserved
  * le32, sector le64, data, status u8 (0 OK, 1 IOERR, 2 UNSUPP); types IN
@@ -26,6 +28,7 @@
 #include "common/log.h"
 #include "vmm/bus/bus.h"
 #include "vmm/iothread.h"
+#include "vmm/virtio/blk_bdev.h"
 #include "vmm/virtio/devices.h"
 
 #define BLK_T_IN	   0
@@ -67,6 +70,7 @@ struct blk_req {
 	int zero_mode; /* the fallocate mode in flight, 0 when writing zeroes */
 	bool discard;
 	uint64_t zero_off, zero_left;
+	struct blk_bdev_job job; /* through the block library */
 };
 
 struct virtio_blk {
@@ -75,6 +79,7 @@ struct virtio_blk {
 	const struct vmm_disk *disk;
 	char what[4200]; /* "disk 'vda': /path" */
 	int fd;
+	struct blk_bdev *bdev; /* not raw: the block library serves it, not io_uring */
 	bool readonly;
 	uint64_t sectors;
 	uint32_t logical, physical;
@@ -146,6 +151,15 @@ static struct io_uring_sqe *sqe_for(struct virtio_blk *b, struct blk_req *r)
 	return sqe;
 }
 
+static int submit_bdev(struct virtio_blk *b, struct blk_req *r, enum blk_bdev_op op,
+		       uint64_t offset, uint64_t len)
+{
+	r->job = (struct blk_bdev_job){
+		.op = op, .offset = offset, .len = len, .iov = r->iov, .niov = r->niov, .req = r};
+	blk_bdev_submit(b->bdev, &r->job);
+	return 0;
+}
+
 /* Start one request (or finish it at once). */
 static int start(struct virtio_blk *b, struct blk_req *r)
 {
@@ -181,6 +195,11 @@ static int start(struct virtio_blk *b, struct blk_req *r)
 			return finish(b, r, BLK_S_IOERR);
 		if (r->expect == 0)
 			return finish(b, r, BLK_S_OK);
+		if (b->bdev) {
+			r->written += in ? (uint32_t)r->expect : 0;
+			return submit_bdev(b, r, in ? BLK_BDEV_READ : BLK_BDEV_WRITE,
+					   sector * SECTOR, r->expect);
+		}
 		if (!(sqe = sqe_for(b, r)))
 			return finish(b, r, BLK_S_IOERR);
 		if (in) {
@@ -194,6 +213,8 @@ static int start(struct virtio_blk *b, struct blk_req *r)
 	case BLK_T_FLUSH:
 		if (b->readonly)
 			return finish(b, r, BLK_S_OK);
+		if (b->bdev)
+			return submit_bdev(b, r, BLK_BDEV_FLUSH, 0, 0);
 		if (!(sqe = sqe_for(b, r)))
 			return finish(b, r, BLK_S_IOERR);
 		io_uring_prep_fsync(sqe, b->fd, IORING_FSYNC_DATASYNC);
@@ -225,6 +246,9 @@ static int start(struct virtio_blk *b, struct blk_req *r)
 				   ? FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE
 				   : FALLOC_FL_ZERO_RANGE | FALLOC_FL_KEEP_SIZE;
 		r->discard = type == BLK_T_DISCARD;
+		if (b->bdev)
+			return submit_bdev(b, r, r->discard ? BLK_BDEV_DISCARD : BLK_BDEV_ZEROES,
+					   s * SECTOR, (uint64_t)n * SECTOR);
 		r->zero_off = s * SECTOR;
 		r->zero_left = (uint64_t)n * SECTOR;
 		if (!(sqe = sqe_for(b, r)))
@@ -359,6 +383,27 @@ static void blk_completion(void *opaque, uint32_t events)
 	virtio_pci_unlock(b->vp);
 }
 
+static void bdev_done(void *opaque, struct blk_bdev_job *job)
+{
+	struct blk_req *r = job->req;
+	if (job->res < 0 && r->written > 1)
+		r->written = 1;
+	finish(opaque, r, job->res < 0 ? BLK_S_IOERR : BLK_S_OK);
+}
+
+static void bdev_completion(void *opaque, uint32_t events)
+{
+	struct virtio_blk *b = opaque;
+	virtio_pci_lock(b->vp);
+	blk_bdev_reap(b->bdev, bdev_done, b);
+	virtio_pci_unlock(b->vp);
+}
+
+static void drop_job(struct blk_bdev_job *job)
+{
+	free(job->req);
+}
+
 static void blk_config_read(void *opaque, uint32_t off, uint8_t *data, uint32_t len)
 {
 	struct virtio_blk *b = opaque;
@@ -377,7 +422,7 @@ static const struct virtio_device_ops blk_ops = {
 	.reset = blk_reset,
 };
 
-/* Open and check the image: raw only, sizes, O_DIRECT.  Returns the fd or
+/* Open and check a raw image: sizes, O_DIRECT.  Returns the fd or
  * -1 (logged). */
 static int open_image(const struct vmm_disk *disk, uint64_t *bytes, uint32_t *logical,
 		      uint32_t *physical)
@@ -432,22 +477,6 @@ static int open_image(const struct vmm_disk *disk, uint64_t *bytes, uint32_t *lo
 	} else {
 		*bytes = (uint64_t)st.st_size;
 	}
-	/* The first sector tells the format; a raw disk may begin with anything
-	 * but qcow2's magic, which we refuse rather than show the guest. */
-	uint8_t magic[4] = {0};
-	uint8_t *buf = NULL;
-	if (posix_memalign((void **)&buf, 4096, 4096) == 0) {
-		ssize_t n = pread(fd, buf, 4096, 0);
-		if (n >= 4)
-			memcpy(magic, buf, 4);
-		free(buf);
-	}
-	if (!memcmp(magic, "QFI\xfb", 4)) {
-		log_error("disk '%s': %s: qcow2 images are not supported yet; use a raw image",
-			  disk->name, p);
-		close(fd);
-		return -1;
-	}
 	if (*bytes % SECTOR)
 		log_warn("disk '%s': %s: size %llu is not a multiple of 512; the last %llu bytes "
 			 "are not visible to the guest",
@@ -460,6 +489,12 @@ int virtio_blk_check(const struct vmm_disk *disk)
 {
 	uint64_t bytes;
 	uint32_t l, ph;
+	const char *format = blk_bdev_format(disk);
+	if (format) {
+		struct blk_bdev *bb = blk_bdev_open(disk, format, &bytes);
+		blk_bdev_close(bb, NULL);
+		return bb ? 0 : -1;
+	}
 	int fd = open_image(disk, &bytes, &l, &ph);
 	if (fd < 0)
 		return -1;
@@ -504,11 +539,22 @@ struct virtio_blk *virtio_blk_create(struct pci_bus *pb, const struct virtio_pci
 	b->readonly = disk->readonly;
 	snprintf(b->what, sizeof(b->what), "disk '%s': %s", disk->name, disk->path);
 	uint64_t bytes;
-	b->fd = open_image(disk, &bytes, &b->logical, &b->physical);
-	if (b->fd < 0)
-		goto fail;
+	const char *format = blk_bdev_format(disk);
+	if (format) {
+		b->bdev = blk_bdev_open(disk, format, &bytes);
+		if (!b->bdev)
+			goto fail;
+		b->logical = 512;
+		b->physical = 4096;
+	} else {
+		b->fd = open_image(disk, &bytes, &b->logical, &b->physical);
+		if (b->fd < 0)
+			goto fail;
+	}
 	b->sectors = bytes / SECTOR;
 	build_config(b);
+	if (b->bdev)
+		goto have_backend;
 	unsigned entries = 1;
 	while (entries < disk->num_queues * BLK_QUEUE_SIZE)
 		entries <<= 1;
@@ -525,6 +571,7 @@ struct virtio_blk *virtio_blk_create(struct pci_bus *pb, const struct virtio_pci
 		log_error("%s: cannot get io_uring completions through an eventfd", b->what);
 		goto fail;
 	}
+have_backend:;
 	uint64_t features = 1ull << BLK_F_SEG_MAX | 1ull << BLK_F_BLK_SIZE | 1ull << BLK_F_FLUSH |
 			    1ull << BLK_F_TOPOLOGY;
 	if (disk->readonly)
@@ -547,7 +594,10 @@ struct virtio_blk *virtio_blk_create(struct pci_bus *pb, const struct virtio_pci
 	b->vp = virtio_pci_create(pb, -1, host, &cfg);
 	if (!b->vp)
 		goto fail;
-	if (b->io && iothread_add(b->io, b->ring_efd, EPOLLIN, blk_completion, b) < 0)
+	if (b->io && !b->bdev && iothread_add(b->io, b->ring_efd, EPOLLIN, blk_completion, b) < 0)
+		goto fail;
+	if (b->io && b->bdev &&
+	    iothread_add(b->io, blk_bdev_eventfd(b->bdev), EPOLLIN, bdev_completion, b) < 0)
 		goto fail;
 	return b;
 fail:
@@ -561,6 +611,11 @@ void virtio_blk_destroy(struct virtio_blk *b)
 		return;
 	if (b->io && b->ring_efd >= 0)
 		iothread_del(b->io, b->ring_efd);
+	if (b->bdev) {
+		if (b->io && b->vp)
+			iothread_del(b->io, blk_bdev_eventfd(b->bdev));
+		blk_bdev_close(b->bdev, drop_job);
+	}
 	if (b->ring_ok) {
 		/* The kernel may still write into guest RAM: wait for every request. */
 		while (b->inflight) {
