@@ -4,7 +4,6 @@
 #include "common/json_util.h"
 #include "common/util.h"
 
-#include <curl/curl.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -45,6 +44,9 @@ static const char usage[] =
 	"    [--backing-vol-format F]] | vol-info V --pool P | vol-path V --pool P\n"
 	"  vol-delete V --pool P | vol-resize V SIZE --pool P [--shrink]\n"
 	"  vol-clone V NEW --pool P | vol-upload V FILE --pool P | vol-download V FILE --pool P\n"
+	"Networks (NAT: bridge + nftables masquerade + dnsmasq; or a host bridge):\n"
+	"  net-list [--all] | net-info N | net-dumpxml N | net-define FILE | net-create FILE\n"
+	"  net-start N | net-destroy N | net-undefine N | net-autostart N [--disable]\n"
 	"Host:\n"
 	"  host-validate                can this host run guests, and with which driver\n"
 	"  version\n"
@@ -616,7 +618,6 @@ int main(int argc, char **argv)
 		fputs(usage, stderr);
 		return EXIT_USAGE;
 	}
-	curl_global_init(CURL_GLOBAL_DEFAULT);
 	const char *verb = args[0];
 	char **rest = args + 1;
 	int nrest = nargs - 1, r;
@@ -634,6 +635,8 @@ int main(int argc, char **argv)
 	}
 	vo.all = all;
 	if ((r = cmd_storage(verb, nrest, rest, &vo)) >= 0)
+		return r;
+	if ((r = cmd_network(verb, nrest, rest, all, disable)) >= 0)
 		return r;
 	if (strcmp(verb, "host-validate") == 0)
 		return cmd_host_validate();

@@ -16,6 +16,9 @@ struct vol_opts {
 /* pool-* and vol-* verbs; returns an exit code, or -1 when `verb` is none of them. */
 int cmd_storage(const char *verb, int argc, char **argv, const struct vol_opts *o);
 
+/* net-* verbs; returns an exit code, or -1 when `verb` is none of them. */
+int cmd_network(const char *verb, int argc, char **argv, bool all, bool disable);
+
 /* Print a JSON value pretty on stdout (for --json). */
 void print_json(struct json_object *o);
 

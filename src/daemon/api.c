@@ -335,6 +335,8 @@ static enum MHD_Result route(struct MHD_Connection *conn, const char *method, co
 	}
 	if (strcmp(url, "/v1/pools") == 0 || strncmp(url, "/v1/pools/", 10) == 0)
 		return api_route_pools(conn, method, url, rq);
+	if (strcmp(url, "/v1/networks") == 0 || strncmp(url, "/v1/networks/", 13) == 0)
+		return api_route_networks(conn, method, url, rq);
 	if (strncmp(url, "/v1/domains/", 12) == 0) {
 		char name[128], sub[32];
 		const char *rest = url + 12;

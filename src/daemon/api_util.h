@@ -39,6 +39,10 @@ enum MHD_Result api_method_not_allowed(struct MHD_Connection *conn, const char *
 enum MHD_Result api_route_pools(struct MHD_Connection *conn, const char *method, const char *url,
 				struct request *rq);
 
+/* Routes under /v1/networks. */
+enum MHD_Result api_route_networks(struct MHD_Connection *conn, const char *method, const char *url,
+				   struct request *rq);
+
 /* Whether `url` is a volume upload (PUT /v1/pools/P/volumes/V/data); fills rq->pool, rq->vol. */
 bool api_is_upload(const char *method, const char *url, struct request *rq);
 

@@ -8,6 +8,7 @@
 #include "daemon/domain_store.h"
 #include "daemon/driver.h"
 #include "daemon/events.h"
+#include "daemon/networks.h"
 #include "daemon/supervisor.h"
 
 #include <dirent.h>
@@ -193,6 +194,7 @@ static void handle_exit(struct domain *d)
 	pthread_mutex_unlock(&dm_lock);
 	console_relay_stop(relay);
 	clean_run_dir(d->run_dir);
+	net_domain_detach(def);
 	domain_log(d->def, "VM ended: %s", reason);
 	log_info("domain '%s': %s", name, reason);
 	events_emit(name, crashed ? "crashed" : "stopped", reason);
@@ -345,6 +347,12 @@ static int do_start(struct domain *d, char *err, size_t errlen)
 		clean_run_dir(d->run_dir);
 		return 400;
 	}
+	if (net_domain_attach(live, err, errlen) < 0) {
+		strv_free(&argv);
+		domain_def_free(live);
+		clean_run_dir(d->run_dir);
+		return 400;
+	}
 	char lp[PATH_MAX], clp[PATH_MAX];
 	log_path(def, lp, ".log");
 	log_path(def, clp, ".console.log");
@@ -353,6 +361,7 @@ static int do_start(struct domain *d, char *err, size_t errlen)
 	r = supervisor_spawn(argv.v, d->run_dir, lp, &proc, err, errlen);
 	strv_free(&argv);
 	if (r < 0) {
+		net_domain_detach(live);
 		domain_def_free(live);
 		clean_run_dir(d->run_dir);
 		return 500;
@@ -396,6 +405,7 @@ static int do_start(struct domain *d, char *err, size_t errlen)
 		snprintf(err, errlen, "domain '%s': %s did not start%s%s (see %s)", def->name,
 			 drv->name == driver_qemu.name ? "qemu-system-x86_64" : "vireo-vmm",
 			 tail[0] ? ": " : "", tail[0] ? tail : qerr, lp);
+		net_domain_detach(live);
 		domain_def_free(live);
 		clean_run_dir(d->run_dir);
 		return 500;
@@ -834,8 +844,7 @@ int dm_stats(const char *name, struct json_object **out, char *err, size_t errle
 			json_add_string(o, "stats_error", e);
 		if (!json_object_object_get_ex(o, "disks", NULL))
 			json_object_object_add(o, "disks", json_object_new_array());
-		/* Interfaces need vireo networks (a later step): none to count yet. */
-		json_object_object_add(o, "nets", json_object_new_array());
+		json_object_object_add(o, "nets", net_domain_stats(c.def));
 	}
 	pthread_mutex_unlock(&d->op_lock);
 	*out = o;

@@ -2,6 +2,7 @@
  * (TCG), controlled over QMP. */
 #include "common/json_util.h"
 #include "daemon/driver.h"
+#include "daemon/networks.h"
 #include "daemon/qmp.h"
 
 #include <signal.h>
@@ -151,15 +152,15 @@ static int qemu_build_argv(const struct driver_ctx *c, struct strv *a, char *err
 	}
 	for (unsigned i = 0; i < d->nnics; i++) {
 		const struct nic_def *n = &d->nics[i];
-		if (n->type != NIC_BRIDGE) {
-			snprintf(err, errlen,
-				 "interface %u: <interface type='network'> needs vireo networks, "
-				 "which are not implemented yet; use type='bridge'",
-				 i);
-			return -1;
-		}
 		strv_add(a, "-netdev");
-		strv_addf(a, "bridge,id=net%u,br=%s", i, n->source);
+		if (n->type == NIC_NETWORK) {
+			/* vireod made the tap and put it on the network's bridge (networks.c). */
+			char tap[16];
+			net_tap_name(d->name, i, tap);
+			strv_addf(a, "tap,id=net%u,ifname=%s,script=no,downscript=no", i, tap);
+		} else {
+			strv_addf(a, "bridge,id=net%u,br=%s", i, n->source);
+		}
 		strv_add(a, "-device");
 		strv_addf(a, "virtio-net-pci,netdev=net%u,mac=%02x:%02x:%02x:%02x:%02x:%02x", i,
 			  n->mac[0], n->mac[1], n->mac[2], n->mac[3], n->mac[4], n->mac[5]);

@@ -5,6 +5,7 @@
 #include "daemon/config.h"
 #include "daemon/domain_store.h"
 #include "daemon/domains.h"
+#include "daemon/networks.h"
 #include "daemon/pools.h"
 
 #include <errno.h>
@@ -200,7 +201,8 @@ int main(int argc, char **argv)
 	sigaddset(&set, SIGHUP);
 	pthread_sigmask(SIG_BLOCK, &set, NULL);
 	signal(SIGPIPE, SIG_IGN);
-	if (pools_init(&cfg, err, sizeof(err)) < 0 || domains_init(&cfg, err, sizeof(err)) < 0) {
+	if (pools_init(&cfg, err, sizeof(err)) < 0 || networks_init(&cfg, err, sizeof(err)) < 0 ||
+	    domains_init(&cfg, err, sizeof(err)) < 0) {
 		log_error("%s", err);
 		return 1;
 	}

@@ -508,7 +508,7 @@ def test_openapi_spec_matches_routes(daemon):
         if path == "/v1/events":
             continue  # a stream: checked by the life-cycle test
         url = (path.replace("{name}", "no-such-domain").replace("{pool}", "no-such-pool")
-               .replace("{vol}", "v.img"))
+               .replace("{vol}", "v.img").replace("{network}", "no-such-net"))
         for m in methods:
             if m not in item:
                 continue

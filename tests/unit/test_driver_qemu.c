@@ -7,6 +7,7 @@
 #include "daemon/config.h"
 #include "daemon/domain_def.h"
 #include "daemon/driver.h"
+#include "daemon/networks.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -120,7 +121,7 @@ static void test_qemu_without_acpi_and_defaults(void **state)
 	domain_def_free(d);
 }
 
-static void test_network_interfaces_not_yet(void **state)
+static void test_network_interface_is_a_tap(void **state)
 {
 	struct vireod_config cfg;
 	vireod_config_defaults(&cfg, "");
@@ -129,8 +130,14 @@ static void test_network_interfaces_not_yet(void **state)
 				     "<source network='default'/></interface></devices></domain>");
 	struct driver_ctx c = {.cfg = &cfg, .def = d, .run_dir = "/run/vireo/domains/q3"};
 	struct strv a = {0};
-	assert_int_equal(driver_qemu.build_argv(&c, &a, err, sizeof(err)), -1);
-	assert_non_null(strstr(err, "type='network'"));
+	char tap[16], want[96];
+	assert_int_equal(driver_qemu.build_argv(&c, &a, err, sizeof(err)), 0);
+	net_tap_name("q3", 0, tap);
+	assert_true(strlen(tap) <= 15 && strncmp(tap, "vt", 2) == 0);
+	snprintf(want, sizeof(want), "tap,id=net0,ifname=%s,script=no,downscript=no", tap);
+	assert_string_equal(arg_after(&a, "-netdev", NULL), want);
+	/* vireod made the tap: QEMU needs to spawn nothing. */
+	assert_non_null(strstr(arg_after(&a, "-sandbox", NULL), "spawn=deny"));
 	strv_free(&a);
 	domain_def_free(d);
 }
@@ -166,7 +173,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_qemu_command_line),
 		cmocka_unit_test(test_qemu_without_acpi_and_defaults),
-		cmocka_unit_test(test_network_interfaces_not_yet),
+		cmocka_unit_test(test_network_interface_is_a_tap),
 		cmocka_unit_test(test_vmm_command_line),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
