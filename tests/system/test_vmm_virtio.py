@@ -221,7 +221,7 @@ BAD = [
     ("broken qcow2", ["--disk", "path={d}/x.qcow2"],
      "vireo-vmm: disk 'vda': {d}/x.qcow2: not a qcow2 image (file too short for a header"),
     ("unknown format", ["--disk", "path={d}/ro.img,format=vmdk"],
-     "disk 'vda': {d}/ro.img: unknown format 'vmdk' (supported: raw, qcow2)"),
+     "disk 'vda': {d}/ro.img: unknown format 'vmdk' (supported: raw, qcow2, luks)"),
     ("raw as qcow2", ["--disk", "path={d}/ro.img,format=qcow2"],
      "disk 'vda': {d}/ro.img: not a qcow2 image"),
     ("missing file", ["--disk", "path={d}/nope.img"], "{d}/nope.img: No such file or directory"),
