@@ -421,19 +421,26 @@ def test_edit_validates(daemon, linux_guest):
     d.ok("undefine", "ed")
 
 
-def test_kvm_driver_power_button_and_clear_refusals(daemon, build_dir):
+def test_kvm_driver_power_button_and_clear_refusals(daemon, build_dir, tmp_path):
     elf = os.path.join(build_dir, "guest/vireo-test-guest.elf")
     if not os.access("/dev/kvm", os.R_OK | os.W_OK):
         pytest.skip("/dev/kvm is not usable here")
     if not os.path.exists(elf):
         pytest.skip(f"{elf} is not built")
+    disk = tmp_path / "k1.img"
+    disk.write_bytes(bytes(1 << 20))
     xml = f"""<domain type='kvm'><name>k1</name><memory unit='MiB'>64</memory>
       <os><type>hvm</type><kernel>{elf}</kernel><cmdline>cpus=1 mem=64M powerbutton</cmdline></os>
+      <devices><disk type='file' device='disk'><driver name='qemu' type='raw'/>
+      <source file='{disk}'/><target dev='vda' bus='virtio'/></disk>
+      <rng model='virtio'><backend model='random'>/dev/urandom</backend></rng></devices>
       </domain>"""
     d = daemon
     assert d.api("POST", "/v1/domains", {"xml": xml})[0] == 201
     r = d.api("POST", "/v1/domains/k1/start")
     assert r[0] == 200, r
+    # The disk and the rng reach vireo-vmm as virtio-pci functions beside the host bridge.
+    d.wait_console("k1", "type-1 and ECAM agree on 3 functions", timeout=60)
     d.wait_console("k1", "waiting for power button", timeout=60)
     r = d.api("POST", "/v1/domains/k1/suspend")
     assert r[0] == 501 and "not supported by the kvm driver yet" in error_of(r), r

@@ -147,11 +147,20 @@ static void test_vmm_command_line(void **state)
 	struct vireod_config cfg;
 	vireod_config_defaults(&cfg, "");
 	snprintf(cfg.vmm_binary, sizeof(cfg.vmm_binary), "/opt/vireo-vmm");
-	struct domain_def *d =
-		parse("<domain type='kvm'><name>k1</name><memory unit='GiB'>1</memory>"
-		      "<vcpu>2</vcpu><os><type>hvm</type><kernel>/k</kernel>"
-		      "<cmdline>quiet</cmdline></os><on_reboot>destroy</on_reboot>"
-		      "</domain>");
+	struct domain_def *d = parse(
+		"<domain type='kvm'><name>k1</name><memory unit='GiB'>1</memory>"
+		"<vcpu>2</vcpu><os><type>hvm</type><kernel>/k</kernel>"
+		"<cmdline>quiet</cmdline></os><on_reboot>destroy</on_reboot>"
+		"<devices><disk type='file' device='disk'><driver name='qemu' type='qcow2'/>"
+		"<source file='/img/a.qcow2'/><target dev='vda' bus='virtio'/>"
+		"<serial>SN1</serial></disk>"
+		"<disk type='file' device='disk'><driver name='qemu' type='raw'/>"
+		"<source file='/img/b.raw'/><target dev='vdb' bus='virtio'/><readonly/></disk>"
+		"<interface type='network'><source network='default'/>"
+		"<mac address='52:54:00:12:34:56'/><model type='virtio'/></interface>"
+		"<rng model='virtio'><backend model='random'>/dev/urandom</backend></rng>"
+		"</devices></domain>");
+	assert_non_null(d);
 	struct driver_ctx c = {.cfg = &cfg, .def = d, .run_dir = "/run/vireo/domains/k1"};
 	struct strv a = {0};
 	assert_int_equal(driver_vmm.build_argv(&c, &a, err, sizeof(err)), 0);
@@ -161,7 +170,32 @@ static void test_vmm_command_line(void **state)
 	assert_string_equal(arg_after(&a, "--serial", NULL),
 			    "socket:/run/vireo/domains/k1/serial.sock");
 	assert_string_equal(a.v[a.n - 1], "--no-reboot");
+	size_t from = 0;
+	assert_string_equal(arg_after(&a, "--disk", &from),
+			    "path=/img/a.qcow2,format=qcow2,serial=SN1");
+	assert_string_equal(arg_after(&a, "--disk", &from),
+			    "path=/img/b.raw,format=raw,readonly=on");
+	char tap[16];
+	net_tap_name("k1", 0, tap);
+	char want[64];
+	snprintf(want, sizeof(want), "tap=%s,mac=52:54:00:12:34:56", tap);
+	assert_string_equal(arg_after(&a, "--net", NULL), want);
+	bool rng = false;
+	for (size_t i = 0; i < a.n; i++)
+		rng |= strcmp(a.v[i], "--rng") == 0;
+	assert_true(rng);
 	strv_free(&a);
+	/* What vireo-vmm cannot take is refused by name. */
+	struct domain_def *bad =
+		parse("<domain type='kvm'><name>k2</name><memory unit='MiB'>64</memory>"
+		      "<os><type>hvm</type><kernel>/k</kernel></os><devices>"
+		      "<interface type='bridge'><source bridge='br0'/><model type='virtio'/>"
+		      "</interface></devices></domain>");
+	struct driver_ctx cb = {.cfg = &cfg, .def = bad, .run_dir = "/run/vireo/domains/k2"};
+	assert_int_equal(driver_vmm.build_argv(&cb, &a, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "type='bridge' is not supported"));
+	strv_free(&a);
+	domain_def_free(bad);
 	/* Pause, resume and reset are refused clearly until vireo-vmm has a control socket. */
 	assert_int_equal(driver_vmm.suspend(&c, err, sizeof(err)), DRIVER_UNSUPPORTED);
 	assert_non_null(strstr(err, "not supported by the kvm driver yet"));
