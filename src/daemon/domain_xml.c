@@ -522,12 +522,7 @@ static int extract(struct xml_err *e, xmlNodePtr root, struct domain_def *d)
 					"'+', '-', not starting with '.' or '-'",
 					d->name);
 		} else if (strcmp(n, "uuid") == 0) {
-			char *t = xml_text(c);
-			int r = uuid_from_string(t, d->uuid);
-			if (r < 0)
-				xml_fail_at(e, c, "'%s' is not a UUID", t);
-			free(t);
-			if (r < 0)
+			if (xml_uuid(e, c, d->uuid) < 0)
 				return -1;
 			have_uuid = true;
 		} else if (strcmp(n, "title") == 0) {

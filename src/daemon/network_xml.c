@@ -165,12 +165,7 @@ struct network_def *network_xml_parse(const char *xml, size_t len, char *err, si
 				goto out;
 			}
 		} else if (strcmp(n, "uuid") == 0) {
-			char *t = xml_text(c);
-			int bad = uuid_from_string(t, d->uuid);
-			if (bad)
-				xml_fail_at(&e, c, "'%s' is not a UUID", t);
-			free(t);
-			if (bad)
+			if (xml_uuid(&e, c, d->uuid) < 0)
 				goto out;
 			have_uuid = true;
 		} else if (strcmp(n, "forward") == 0) {

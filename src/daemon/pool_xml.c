@@ -84,12 +84,7 @@ struct pool_def *pool_xml_parse(const char *xml, size_t len, char *err, size_t e
 				goto out;
 			}
 		} else if (strcmp(n, "uuid") == 0) {
-			char *t = xml_text(c);
-			int bad = uuid_from_string(t, d->uuid);
-			if (bad)
-				xml_fail_at(&e, c, "'%s' is not a UUID", t);
-			free(t);
-			if (bad)
+			if (xml_uuid(&e, c, d->uuid) < 0)
 				goto out;
 			have_uuid = true;
 		} else if (strcmp(n, "source") == 0) {

@@ -1,6 +1,8 @@
 /* Strict XML subsets: see xml_subset.h. */
 #include "daemon/xml_subset.h"
 
+#include "common/uuid.h"
+
 #include <ctype.h>
 #include <libxml/parser.h>
 #include <stdarg.h>
@@ -122,6 +124,16 @@ char *xml_attr(xmlNodePtr node, const char *name)
 xmlAttrPtr xml_attr_node(xmlNodePtr node, const char *name)
 {
 	return xmlHasProp(node, (const xmlChar *)name);
+}
+
+int xml_uuid(struct xml_err *e, xmlNodePtr node, uint8_t uuid[16])
+{
+	char *t = xml_text(node);
+	int r = uuid_from_string(t, uuid);
+	if (r < 0)
+		xml_fail_at(e, node, "'%s' is not a UUID", t);
+	free(t);
+	return r < 0 ? -1 : 0;
 }
 
 int xml_bad_attr(struct xml_err *e, xmlNodePtr node, const char *name, const char *value,

@@ -5,6 +5,7 @@
 #define VIREO_DAEMON_XML_SUBSET_H
 
 #include <libxml/tree.h>
+#include <stdint.h>
 #include <stdbool.h>
 #include <stddef.h>
 
@@ -42,6 +43,10 @@ xmlDocPtr xml_read_untrusted(const char *xml, size_t len, size_t max, const char
 char *xml_text(xmlNodePtr node);
 char *xml_attr(xmlNodePtr node, const char *name);
 xmlAttrPtr xml_attr_node(xmlNodePtr node, const char *name);
+
+/* The node's text as a UUID into uuid; "XPATH: 'text' is not a UUID" and -1
+ * otherwise. */
+int xml_uuid(struct xml_err *e, xmlNodePtr node, uint8_t uuid[16]);
 
 /* "XPATH/@name: unsupported value 'v' (supported: ...)"; returns -1. */
 int xml_bad_attr(struct xml_err *e, xmlNodePtr node, const char *name, const char *value,
