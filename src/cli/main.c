@@ -112,16 +112,36 @@ static char *path_of(const char *name, const char *sub)
 	return p;
 }
 
-/* Names go into URLs: refuse anything that is no domain name or uuid. */
-static bool name_ok(const char *name)
+bool cli_name_ok(const char *s, size_t max)
 {
-	if (!*name || strlen(name) > 64)
+	if (!*s || strlen(s) > max)
 		return false;
-	for (const char *p = name; *p; p++)
+	for (const char *p = s; *p; p++)
 		if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
 		      (*p >= '0' && *p <= '9') || strchr("_.+-", *p)))
 			return false;
 	return true;
+}
+
+struct json_object *cli_xml_body(const char *file, size_t max)
+{
+	uint8_t *data = NULL;
+	size_t size = 0;
+	int r = read_file(file, max, &data, &size);
+	if (r < 0) {
+		fprintf(stderr, "vireo: %s: %s\n", file, strerror(-r));
+		return NULL;
+	}
+	struct json_object *b = json_object_new_object();
+	json_object_object_add(b, "xml", json_object_new_string_len((char *)data, (int)size));
+	free(data);
+	return b;
+}
+
+/* A domain name or uuid. */
+static bool name_ok(const char *name)
+{
+	return cli_name_ok(name, 64);
 }
 
 static int cmd_list(bool all)

@@ -17,13 +17,7 @@ static const char *str(struct json_object *o, const char *key)
 
 static bool name_ok(const char *s)
 {
-	if (!*s || strlen(s) > 200)
-		return false;
-	for (const char *p = s; *p; p++)
-		if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
-		      (*p >= '0' && *p <= '9') || strchr("_.+-", *p)))
-			return false;
-	return true;
+	return cli_name_ok(s, 200);
 }
 
 /* Send and print: JSON with --json, else `done` (when not NULL). */
@@ -111,20 +105,13 @@ static int net_info(const char *name)
 
 static int net_define(const char *file, bool start)
 {
-	uint8_t *data = NULL;
-	size_t size = 0;
-	int r = read_file(file, 1 << 16, &data, &size);
-	if (r < 0) {
-		fprintf(stderr, "vireo: %s: %s\n", file, strerror(-r));
+	struct json_object *b = cli_xml_body(file, 1 << 16);
+	if (!b)
 		return EXIT_FAILED;
-	}
-	struct json_object *b = json_object_new_object();
-	json_object_object_add(b, "xml", json_object_new_string_len((char *)data, (int)size));
-	free(data);
 	if (start)
 		json_object_object_add(b, "start", json_object_new_boolean(true));
 	struct json_object *out = NULL;
-	r = api_call("POST", "/v1/networks", b, &out);
+	int r = api_call("POST", "/v1/networks", b, &out);
 	json_object_put(b);
 	if (r == 0) {
 		if (opt_json)

@@ -25,13 +25,7 @@ static int64_t num(struct json_object *o, const char *key)
 
 static bool safe(const char *s)
 {
-	if (!*s || strlen(s) > 200)
-		return false;
-	for (const char *p = s; *p; p++)
-		if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
-		      (*p >= '0' && *p <= '9') || strchr("_.+-", *p)))
-			return false;
-	return true;
+	return cli_name_ok(s, 200);
 }
 
 static int need(int argc, char **argv, int n, const char *verb, const char *what)
@@ -109,16 +103,9 @@ static int pool_list(bool all)
 
 static int pool_define(const char *file)
 {
-	uint8_t *data = NULL;
-	size_t size = 0;
-	int r = read_file(file, 1 << 16, &data, &size);
-	if (r < 0) {
-		fprintf(stderr, "vireo: %s: %s\n", file, strerror(-r));
+	struct json_object *b = cli_xml_body(file, 1 << 16);
+	if (!b)
 		return EXIT_FAILED;
-	}
-	struct json_object *b = json_object_new_object();
-	json_object_object_add(b, "xml", json_object_new_string_len((char *)data, (int)size));
-	free(data);
 	return call_print("POST", url("/v1/pools"), b, "Pool defined");
 }
 

@@ -4,6 +4,7 @@
 
 #include <json-c/json.h>
 #include <stdbool.h>
+#include <stddef.h>
 
 extern bool opt_json;
 
@@ -18,6 +19,12 @@ int cmd_storage(const char *verb, int argc, char **argv, const struct vol_opts *
 
 /* net-* verbs; returns an exit code, or -1 when `verb` is none of them. */
 int cmd_network(const char *verb, int argc, char **argv, bool all, bool disable);
+
+/* Names go into URLs: true for 1-max letters, digits, '_', '.', '+', '-'. */
+bool cli_name_ok(const char *s, size_t max);
+
+/* {"xml": contents of `file`} (at most `max` bytes), or NULL after saying why on stderr. */
+struct json_object *cli_xml_body(const char *file, size_t max);
 
 /* Print a JSON value pretty on stdout (for --json). */
 void print_json(struct json_object *o);
