@@ -15,89 +15,10 @@
 #include <linux/magic.h>
 #include <sys/vfs.h>
 
-#include "vmm/bus/bus.h"
-#include "vmm/bus/pci.h"
-#include "vmm/iothread.h"
-#include "vmm/virtio/devices.h"
-#include "vmm/virtio/pci.h"
+#include "virtio_blk_fixture.h"
 
-#define RAM	(1u << 20)
-#define MMIO64	0x100000000ull
-#define DESC	0x1000
-#define AVAIL	0x2000
-#define USED	0x3000
-#define HDR	0x10000
-#define DATA	0x20000
-#define STATUS	0x30000
-#define QSIZE	16
-#define SECTORS 2048
-
-struct fx {
-	uint8_t *ram;
-	struct guest_mem mem;
-	struct pci_bus *pb;
-	struct iothread *io;
-	struct virtio_blk *blk;
-	struct vmm_disk disk;
-	char path[64];
-	int fd;
-	uint64_t bar;
-	uint16_t avail;
-};
-
-static uint64_t rd(struct fx *f, uint64_t off, uint32_t len)
-{
-	uint8_t d[8];
-	pci_window_ops.read(pci_bus_window(f->pb, PCI_WINDOW_MMIO64), f->bar - MMIO64 + off, d,
-			    len);
-	return bus_load_le(d, len);
-}
-
-static void wr(struct fx *f, uint64_t off, uint32_t len, uint64_t v)
-{
-	uint8_t d[8];
-	bus_store_le(d, len, v);
-	pci_window_ops.write(pci_bus_window(f->pb, PCI_WINDOW_MMIO64), f->bar - MMIO64 + off, d,
-			     len);
-}
-
-static void start_device(struct fx *f, bool readonly)
-{
-	f->disk = (struct vmm_disk){.name = "vda", .readonly = readonly, .num_queues = 1};
-	snprintf(f->disk.path, sizeof(f->disk.path), "%s", f->path);
-	snprintf(f->disk.serial, sizeof(f->disk.serial), "SERIAL-42");
-	struct pci_bus_config bc = {.mmio64_base = MMIO64, .mmio64_size = 1ull << 30};
-	f->pb = pci_bus_create(&bc);
-	f->io = iothread_create("test-io");
-	struct virtio_pci_host host = {.mem = &f->mem, .io = f->io};
-	f->blk = virtio_blk_create(f->pb, &host, &f->disk);
-	assert_non_null(f->blk);
-	assert_int_equal(iothread_start(f->io), 0);
-	assert_int_equal(pci_bus_assign_bars(f->pb), 0);
-	f->bar = (pci_bus_config_read(f->pb, 0, 1, 0, PCI_CFG_BAR0, 4) & ~15u) |
-		 (uint64_t)pci_bus_config_read(f->pb, 0, 1, 0, PCI_CFG_BAR0 + 4, 4) << 32;
-	pci_bus_config_write(f->pb, 0, 1, 0, PCI_CFG_COMMAND, 2, PCI_CMD_MEMORY | PCI_CMD_MASTER);
-
-	wr(f, VIRTIO_PCI_STATUS, 1, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER);
-	wr(f, VIRTIO_PCI_DFSELECT, 4, 0);
-	uint32_t lo = (uint32_t)rd(f, VIRTIO_PCI_DF, 4);
-	wr(f, VIRTIO_PCI_GFSELECT, 4, 0);
-	wr(f, VIRTIO_PCI_GF, 4, lo);
-	wr(f, VIRTIO_PCI_GFSELECT, 4, 1);
-	wr(f, VIRTIO_PCI_GF, 4, 1); /* VERSION_1 */
-	wr(f, VIRTIO_PCI_STATUS, 1,
-	   VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER | VIRTIO_STATUS_FEATURES_OK);
-	wr(f, VIRTIO_PCI_Q_SELECT, 2, 0);
-	wr(f, VIRTIO_PCI_Q_SIZE, 2, QSIZE);
-	wr(f, VIRTIO_PCI_Q_DESC, 8, DESC);
-	wr(f, VIRTIO_PCI_Q_DRIVER, 8, AVAIL);
-	wr(f, VIRTIO_PCI_Q_DEVICE, 8, USED);
-	wr(f, VIRTIO_PCI_Q_ENABLE, 2, 1);
-	wr(f, VIRTIO_PCI_STATUS, 1,
-	   VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER | VIRTIO_STATUS_FEATURES_OK |
-		   VIRTIO_STATUS_DRIVER_OK);
-	assert_true(rd(f, VIRTIO_PCI_STATUS, 1) & VIRTIO_STATUS_DRIVER_OK);
-}
+/* The raw tests start every device with this serial. */
+#define SERIAL "SERIAL-42"
 
 static int setup_in(void **state, const char *dir)
 {
@@ -149,10 +70,7 @@ static int teardown(void **state)
 	struct fx *f = *state;
 	if (!f)
 		return 0;
-	iothread_stop(f->io);
-	virtio_blk_destroy(f->blk);
-	iothread_destroy(f->io);
-	pci_bus_destroy(f->pb);
+	stop_device(f);
 	close(f->fd);
 	unlink(f->path);
 	free(f->ram);
@@ -160,58 +78,10 @@ static int teardown(void **state)
 	return 0;
 }
 
-static void desc(struct fx *f, unsigned i, uint64_t addr, uint32_t len, uint16_t flags,
-		 uint16_t next)
-{
-	uint8_t *d = f->ram + DESC + 16 * i;
-	memcpy(d, &addr, 8);
-	memcpy(d + 8, &len, 4);
-	memcpy(d + 12, &flags, 2);
-	memcpy(d + 14, &next, 2);
-}
-
-static uint16_t used_idx(struct fx *f)
-{
-	return __atomic_load_n((uint16_t *)(f->ram + USED + 2), __ATOMIC_ACQUIRE);
-}
-
-/* Submit a request (header, optional data, status) and wait for it.
- * Returns the status byte; *written gets the used length. */
-static int request(struct fx *f, uint32_t type, uint64_t sector, uint32_t len, bool data_in,
-		   uint32_t *written)
-{
-	uint8_t hdr[16] = {0};
-	bus_store_le(hdr, 4, type);
-	bus_store_le(hdr + 8, 8, sector);
-	memcpy(f->ram + HDR, hdr, 16);
-	f->ram[STATUS] = 0xee;
-	desc(f, 0, HDR, 16, VIRTQ_DESC_F_NEXT, 1);
-	if (len) {
-		desc(f, 1, DATA, len, VIRTQ_DESC_F_NEXT | (data_in ? VIRTQ_DESC_F_WRITE : 0), 2);
-		desc(f, 2, STATUS, 1, VIRTQ_DESC_F_WRITE, 0);
-	} else {
-		desc(f, 1, STATUS, 1, VIRTQ_DESC_F_WRITE, 0);
-	}
-	uint16_t before = used_idx(f), head = 0;
-	memcpy(f->ram + AVAIL + 4 + 2 * (f->avail % QSIZE), &head, 2);
-	f->avail++;
-	__atomic_store_n((uint16_t *)(f->ram + AVAIL + 2), f->avail, __ATOMIC_RELEASE);
-	wr(f, VIRTIO_PCI_NOTIFY_OFF, 2, 0);
-	for (int i = 0; i < 5000 && used_idx(f) == before; i++)
-		usleep(1000);
-	if (used_idx(f) == before)
-		return -1;
-	uint32_t l;
-	memcpy(&l, f->ram + USED + 4 + 8 * ((uint16_t)(used_idx(f) - 1) % QSIZE) + 4, 4);
-	if (written)
-		*written = l;
-	return f->ram[STATUS];
-}
-
 static void test_config_space(void **state)
 {
 	struct fx *f = *state;
-	start_device(f, false);
+	start_device(f, false, NULL, SERIAL);
 	assert_int_equal(rd(f, VIRTIO_PCI_DEVICE_OFF, 8), SECTORS);
 	assert_int_equal(rd(f, VIRTIO_PCI_DEVICE_OFF + 20, 4), 512); /* blk_size */
 	assert_int_equal(rd(f, VIRTIO_PCI_DEVICE_OFF + 34, 2), 1);   /* num_queues */
@@ -222,7 +92,7 @@ static void test_config_space(void **state)
 static void test_read_write_flush(void **state)
 {
 	struct fx *f = *state;
-	start_device(f, false);
+	start_device(f, false, NULL, SERIAL);
 	uint32_t w;
 	assert_int_equal(request(f, 0, 3, 1024, true, &w), 0);
 	assert_int_equal(w, 1025);
@@ -243,7 +113,7 @@ static void test_read_write_flush(void **state)
 static void test_get_id_discard_zeroes(void **state)
 {
 	struct fx *f = *state;
-	start_device(f, false);
+	start_device(f, false, NULL, SERIAL);
 	assert_int_equal(request(f, 8, 0, 20, true, NULL), 0);
 	assert_memory_equal(f->ram + DATA, "SERIAL-42\0", 10);
 
@@ -277,7 +147,7 @@ static void test_get_id_discard_zeroes(void **state)
 static void test_errors(void **state)
 {
 	struct fx *f = *state;
-	start_device(f, false);
+	start_device(f, false, NULL, SERIAL);
 	assert_int_equal(request(f, 0, SECTORS - 1, 1024, true, NULL), 1); /* past the end */
 	assert_int_equal(request(f, 0, UINT64_MAX / 256, 512, true, NULL), 1);
 	assert_int_equal(request(f, 0, 0, 100, true, NULL), 1); /* not whole sectors */
@@ -299,7 +169,7 @@ static void test_errors(void **state)
 static void test_readonly(void **state)
 {
 	struct fx *f = *state;
-	start_device(f, true);
+	start_device(f, true, NULL, SERIAL);
 	wr(f, VIRTIO_PCI_DFSELECT, 4, 0);
 	assert_true(rd(f, VIRTIO_PCI_DF, 4) & (1u << 5)); /* VIRTIO_BLK_F_RO */
 	uint8_t before[512];

@@ -15,35 +15,10 @@
 #include <sys/file.h>
 #include <unistd.h>
 
-#include "vmm/bus/bus.h"
-#include "vmm/bus/pci.h"
-#include "vmm/iothread.h"
-#include "vmm/virtio/devices.h"
-#include "vmm/virtio/pci.h"
-
-#define RAM	(1u << 20)
-#define MMIO64	0x100000000ull
-#define DESC	0x1000
-#define AVAIL	0x2000
-#define USED	0x3000
-#define HDR	0x10000
-#define DATA	0x20000
-#define STATUS	0x30000
-#define QSIZE	16
-#define SECTORS 2048 /* 1 MiB */
-
-struct fx {
-	uint8_t *ram;
-	struct guest_mem mem;
-	struct pci_bus *pb;
-	struct iothread *io;
-	struct virtio_blk *blk;
-	struct vmm_disk disk;
-	char dir[64];
-	char path[128];
-	uint64_t bar;
-	uint16_t avail;
-};
+/* Data in two buffers, and more time: the worker walks the qcow2 tables. */
+#define BLK_FX_SPLIT   1
+#define BLK_FX_POLL_MS 10000
+#include "virtio_blk_fixture.h"
 
 static bool have_qemu_img(void)
 {
@@ -60,72 +35,6 @@ static int sh(const char *fmt, ...)
 	va_end(ap);
 	int r = system(cmd);
 	return WIFEXITED(r) ? WEXITSTATUS(r) : -1;
-}
-
-static uint64_t rd(struct fx *f, uint64_t off, uint32_t len)
-{
-	uint8_t d[8];
-	pci_window_ops.read(pci_bus_window(f->pb, PCI_WINDOW_MMIO64), f->bar - MMIO64 + off, d,
-			    len);
-	return bus_load_le(d, len);
-}
-
-static void wr(struct fx *f, uint64_t off, uint32_t len, uint64_t v)
-{
-	uint8_t d[8];
-	bus_store_le(d, len, v);
-	pci_window_ops.write(pci_bus_window(f->pb, PCI_WINDOW_MMIO64), f->bar - MMIO64 + off, d,
-			     len);
-}
-
-static void start_device(struct fx *f, bool readonly, const char *format)
-{
-	f->disk = (struct vmm_disk){.name = "vda", .readonly = readonly, .num_queues = 1};
-	snprintf(f->disk.path, sizeof(f->disk.path), "%s", f->path);
-	snprintf(f->disk.format, sizeof(f->disk.format), "%s", format ? format : "");
-	struct pci_bus_config bc = {.mmio64_base = MMIO64, .mmio64_size = 1ull << 30};
-	f->pb = pci_bus_create(&bc);
-	f->io = iothread_create("test-io");
-	struct virtio_pci_host host = {.mem = &f->mem, .io = f->io};
-	f->blk = virtio_blk_create(f->pb, &host, &f->disk);
-	assert_non_null(f->blk);
-	assert_int_equal(iothread_start(f->io), 0);
-	assert_int_equal(pci_bus_assign_bars(f->pb), 0);
-	f->bar = (pci_bus_config_read(f->pb, 0, 1, 0, PCI_CFG_BAR0, 4) & ~15u) |
-		 (uint64_t)pci_bus_config_read(f->pb, 0, 1, 0, PCI_CFG_BAR0 + 4, 4) << 32;
-	pci_bus_config_write(f->pb, 0, 1, 0, PCI_CFG_COMMAND, 2, PCI_CMD_MEMORY | PCI_CMD_MASTER);
-	wr(f, VIRTIO_PCI_STATUS, 1, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER);
-	wr(f, VIRTIO_PCI_DFSELECT, 4, 0);
-	uint32_t lo = (uint32_t)rd(f, VIRTIO_PCI_DF, 4);
-	wr(f, VIRTIO_PCI_GFSELECT, 4, 0);
-	wr(f, VIRTIO_PCI_GF, 4, lo);
-	wr(f, VIRTIO_PCI_GFSELECT, 4, 1);
-	wr(f, VIRTIO_PCI_GF, 4, 1); /* VERSION_1 */
-	wr(f, VIRTIO_PCI_STATUS, 1,
-	   VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER | VIRTIO_STATUS_FEATURES_OK);
-	wr(f, VIRTIO_PCI_Q_SELECT, 2, 0);
-	wr(f, VIRTIO_PCI_Q_SIZE, 2, QSIZE);
-	wr(f, VIRTIO_PCI_Q_DESC, 8, DESC);
-	wr(f, VIRTIO_PCI_Q_DRIVER, 8, AVAIL);
-	wr(f, VIRTIO_PCI_Q_DEVICE, 8, USED);
-	wr(f, VIRTIO_PCI_Q_ENABLE, 2, 1);
-	wr(f, VIRTIO_PCI_STATUS, 1,
-	   VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER | VIRTIO_STATUS_FEATURES_OK |
-		   VIRTIO_STATUS_DRIVER_OK);
-	assert_true(rd(f, VIRTIO_PCI_STATUS, 1) & VIRTIO_STATUS_DRIVER_OK);
-}
-
-/* The VM goes away: the image must be flushed and closed. */
-static void stop_device(struct fx *f)
-{
-	if (!f->blk)
-		return;
-	iothread_stop(f->io);
-	virtio_blk_destroy(f->blk);
-	iothread_destroy(f->io);
-	pci_bus_destroy(f->pb);
-	f->blk = NULL;
-	f->avail = 0;
 }
 
 static int setup(void **state)
@@ -164,54 +73,6 @@ static int teardown(void **state)
 		}                                                                                  \
 	} while (0)
 
-static void desc(struct fx *f, unsigned i, uint64_t addr, uint32_t len, uint16_t flags,
-		 uint16_t next)
-{
-	uint8_t *d = f->ram + DESC + 16 * i;
-	memcpy(d, &addr, 8);
-	memcpy(d + 8, &len, 4);
-	memcpy(d + 12, &flags, 2);
-	memcpy(d + 14, &next, 2);
-}
-
-static uint16_t used_idx(struct fx *f)
-{
-	return __atomic_load_n((uint16_t *)(f->ram + USED + 2), __ATOMIC_ACQUIRE);
-}
-
-/* Submit a request (header, data in two buffers, status) and wait for it;
- * returns the status byte. */
-static int request(struct fx *f, uint32_t type, uint64_t sector, uint32_t len, bool data_in)
-{
-	uint8_t hdr[16] = {0};
-	bus_store_le(hdr, 4, type);
-	bus_store_le(hdr + 8, 8, sector);
-	memcpy(f->ram + HDR, hdr, 16);
-	f->ram[STATUS] = 0xee;
-	uint16_t w = data_in ? VIRTQ_DESC_F_WRITE : 0;
-	desc(f, 0, HDR, 16, VIRTQ_DESC_F_NEXT, 1);
-	if (len > 512) { /* split: the worker walks several buffers */
-		desc(f, 1, DATA, 512, VIRTQ_DESC_F_NEXT | w, 2);
-		desc(f, 2, DATA + 512, len - 512, VIRTQ_DESC_F_NEXT | w, 3);
-		desc(f, 3, STATUS, 1, VIRTQ_DESC_F_WRITE, 0);
-	} else if (len) {
-		desc(f, 1, DATA, len, VIRTQ_DESC_F_NEXT | w, 2);
-		desc(f, 2, STATUS, 1, VIRTQ_DESC_F_WRITE, 0);
-	} else {
-		desc(f, 1, STATUS, 1, VIRTQ_DESC_F_WRITE, 0);
-	}
-	uint16_t before = used_idx(f), head = 0;
-	memcpy(f->ram + AVAIL + 4 + 2 * (f->avail % QSIZE), &head, 2);
-	f->avail++;
-	__atomic_store_n((uint16_t *)(f->ram + AVAIL + 2), f->avail, __ATOMIC_RELEASE);
-	wr(f, VIRTIO_PCI_NOTIFY_OFF, 2, 0);
-	for (int i = 0; i < 10000 && used_idx(f) == before; i++)
-		usleep(1000);
-	if (used_idx(f) == before)
-		return -1;
-	return f->ram[STATUS];
-}
-
 static int zero_request(struct fx *f, uint32_t type, uint64_t sector, uint32_t n, bool unmap)
 {
 	uint8_t seg[16] = {0};
@@ -219,7 +80,7 @@ static int zero_request(struct fx *f, uint32_t type, uint64_t sector, uint32_t n
 	bus_store_le(seg + 8, 4, n);
 	bus_store_le(seg + 12, 4, unmap ? 1 : 0);
 	memcpy(f->ram + DATA, seg, 16);
-	return request(f, type, 0, 16, false);
+	return request(f, type, 0, 16, false, NULL);
 }
 
 static uint8_t *read_file(const char *path, size_t len)
@@ -252,11 +113,11 @@ static void test_read_write_flush_zeroes(void **state)
 	NEED_QEMU_IMG();
 	struct fx *f = *state;
 	assert_int_equal(sh("qemu-img create -q -f qcow2 -o cluster_size=4096 %s 1M", f->path), 0);
-	start_device(f, false, NULL); /* probed */
+	start_device(f, false, NULL, NULL); /* probed */
 	assert_int_equal(rd(f, VIRTIO_PCI_DEVICE_OFF, 8), SECTORS);
 	/* Fresh image: zeros. */
 	memset(f->ram + DATA, 0xcc, 4096);
-	assert_int_equal(request(f, 0, 0, 4096, true), 0);
+	assert_int_equal(request(f, 0, 0, 4096, true, NULL), 0);
 	for (int i = 0; i < 4096; i++)
 		assert_int_equal(f->ram[DATA + i], 0);
 	/* Writes across cluster boundaries, read back through the device. */
@@ -265,12 +126,12 @@ static void test_read_write_flush_zeroes(void **state)
 	for (unsigned k = 0; k < 4; k++) {
 		fill(f->ram + DATA, at[k][0], at[k][1]);
 		memcpy(expect + at[k][0] * 512, f->ram + DATA, at[k][1] * 512);
-		assert_int_equal(request(f, 1, at[k][0], at[k][1] * 512, false), 0);
+		assert_int_equal(request(f, 1, at[k][0], at[k][1] * 512, false, NULL), 0);
 	}
 	memset(f->ram + DATA, 0, 16 * 512);
-	assert_int_equal(request(f, 0, 100, 16 * 512, true), 0);
+	assert_int_equal(request(f, 0, 100, 16 * 512, true, NULL), 0);
 	assert_memory_equal(f->ram + DATA, expect + 100 * 512, 16 * 512);
-	assert_int_equal(request(f, 4, 0, 0, false), 0); /* flush */
+	assert_int_equal(request(f, 4, 0, 0, false, NULL), 0); /* flush */
 	/* Write-zeroes (with and without unmap) and discard of whole clusters. */
 	assert_int_equal(zero_request(f, 13, 104, 8, false), 0);
 	memset(expect + 104 * 512, 0, 8 * 512);
@@ -279,14 +140,14 @@ static void test_read_write_flush_zeroes(void **state)
 	assert_int_equal(zero_request(f, 11, 2040, 8, false), 0);
 	memset(expect + 2040 * 512, 0, 8 * 512);
 	memset(f->ram + DATA, 0xcc, 8 * 512);
-	assert_int_equal(request(f, 0, 2040, 8 * 512, true), 0);
+	assert_int_equal(request(f, 0, 2040, 8 * 512, true, NULL), 0);
 	for (int i = 0; i < 8 * 512; i++)
 		assert_int_equal(f->ram[DATA + i], 0);
 	/* Out of range: IOERR, and the device still works. */
-	assert_int_equal(request(f, 0, SECTORS - 1, 1024, true), 1);
-	assert_int_equal(request(f, 0, 7, 512, true), 0);
+	assert_int_equal(request(f, 0, SECTORS - 1, 1024, true, NULL), 1);
+	assert_int_equal(request(f, 0, 7, 512, true, NULL), 0);
 	assert_memory_equal(f->ram + DATA, expect + 7 * 512, 512);
-	assert_int_equal(request(f, 4, 0, 0, false), 0);
+	assert_int_equal(request(f, 4, 0, 0, false, NULL), 0);
 	/* What a flush acknowledged is in the file already, and consistent. */
 	assert_int_equal(sh("qemu-img check -q -U %s", f->path), 0);
 	stop_device(f);
@@ -310,15 +171,15 @@ static void test_backing_chain(void **state)
 	assert_int_equal(fwrite(data, 1, SECTORS * 512, fp), SECTORS * 512);
 	fclose(fp);
 	assert_int_equal(sh("qemu-img create -q -f qcow2 -b base.raw -F raw %s", f->path), 0);
-	start_device(f, false, "qcow2");
-	assert_int_equal(request(f, 0, 500, 4096, true), 0);
+	start_device(f, false, "qcow2", NULL);
+	assert_int_equal(request(f, 0, 500, 4096, true, NULL), 0);
 	assert_memory_equal(f->ram + DATA, data + 500 * 512, 4096);
 	memset(f->ram + DATA, 0x42, 1024);
-	assert_int_equal(request(f, 1, 501, 1024, false), 0);
+	assert_int_equal(request(f, 1, 501, 1024, false, NULL), 0);
 	memset(data + 501 * 512, 0x42, 1024);
 	assert_int_equal(zero_request(f, 13, 1536, 64, true), 0);
 	memset(data + 1536 * 512, 0, 64 * 512);
-	assert_int_equal(request(f, 0, 500, 4096, true), 0);
+	assert_int_equal(request(f, 0, 500, 4096, true, NULL), 0);
 	assert_memory_equal(f->ram + DATA, data + 500 * 512, 4096);
 	stop_device(f);
 	assert_int_equal(sh("qemu-img check -q %s", f->path), 0);
@@ -349,14 +210,14 @@ static void test_readonly(void **state)
 			    f->path, f->path),
 			 0);
 	assert_int_equal(sh("md5sum < %s > %s/before", f->path, f->dir), 0);
-	start_device(f, true, NULL);
+	start_device(f, true, NULL, NULL);
 	wr(f, VIRTIO_PCI_DFSELECT, 4, 0);
 	assert_true(rd(f, VIRTIO_PCI_DF, 4) & (1u << 5)); /* VIRTIO_BLK_F_RO */
-	assert_int_equal(request(f, 0, 0, 1024, true), 0);
+	assert_int_equal(request(f, 0, 0, 1024, true, NULL), 0);
 	for (int i = 0; i < 1024; i++)
 		assert_int_equal(f->ram[DATA + i], 0x61);
-	assert_int_equal(request(f, 1, 0, 512, false), 1);
-	assert_int_equal(request(f, 4, 0, 0, false), 0);
+	assert_int_equal(request(f, 1, 0, 512, false, NULL), 1);
+	assert_int_equal(request(f, 4, 0, 0, false, NULL), 0);
 	stop_device(f);
 	assert_int_equal(sh("md5sum < %s | cmp -s - %s/before", f->path, f->dir), 0);
 }
@@ -368,8 +229,8 @@ static void test_explicit_raw_and_corrupt(void **state)
 	NEED_QEMU_IMG();
 	struct fx *f = *state;
 	assert_int_equal(sh("qemu-img create -q -f qcow2 %s 1M", f->path), 0);
-	start_device(f, false, "raw");
-	assert_int_equal(request(f, 0, 0, 512, true), 0);
+	start_device(f, false, "raw", NULL);
+	assert_int_equal(request(f, 0, 0, 512, true, NULL), 0);
 	assert_memory_equal(f->ram + DATA, "QFI\xfb", 4);
 	stop_device(f);
 	/* incompatible_features (offset 72, big endian) bit 1: corrupt */
