@@ -390,11 +390,12 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 	}
 	if (rq->is_upload) {
 		if (*upload_size) {
-			if (rq->upload_fd >= 0 &&
-			    write_all(rq->upload_fd, upload, *upload_size) < 0) {
-				snprintf(rq->upload_err, sizeof(rq->upload_err),
-					 "volume '%s': write failed: %s", rq->vol, strerror(errno));
-				rq->upload_status = 500;
+			int st = rq->upload_fd < 0
+					 ? 0
+					 : vol_upload_write(rq->upload_fd, upload, *upload_size,
+							    rq->upload_err, sizeof(rq->upload_err));
+			if (st) {
+				rq->upload_status = st;
 				vol_upload_finish(rq->pool, rq->vol, rq->upload_tmp, rq->upload_fd,
 						  false, rq->upload_err, 0);
 				rq->upload_fd = -1;

@@ -74,8 +74,9 @@ static enum MHD_Result volume_routes(struct MHD_Connection *conn, const char *me
 		}
 		if (!post)
 			return api_method_not_allowed(conn, method, url, "GET, POST");
-		static const char *const allowed[] = {"name",	 "capacity",	   "format",
-						      "backing", "backing_format", NULL};
+		static const char *const allowed[] = {
+			"name",		  "capacity",	  "format",	   "backing",
+			"backing_format", "cluster_size", "preallocation", NULL};
 		struct json_object *b = api_body_object(conn, rq, allowed, &res);
 		if (!b)
 			return res;
@@ -106,7 +107,7 @@ static enum MHD_Result volume_routes(struct MHD_Connection *conn, const char *me
 			return api_method_not_allowed(conn, method, url, "POST");
 		bool resize = sub[0] == 'r';
 		static const char *const rs[] = {"capacity", "shrink", NULL};
-		static const char *const cl[] = {"name", NULL};
+		static const char *const cl[] = {"name", "format", NULL};
 		struct json_object *b = api_body_object(conn, rq, resize ? rs : cl, &res);
 		if (!b)
 			return res;

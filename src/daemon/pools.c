@@ -7,7 +7,7 @@
 #include "daemon/domain_store.h"
 #include "daemon/events.h"
 #include "daemon/pool_def.h"
-#include "daemon/qemu_img.h"
+#include "daemon/volume_io.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -27,7 +27,9 @@ struct pool {
 	bool active, removed;
 };
 
-/* One lock for all pools: volume work is short, except clone, which copies data. */
+/* One lock for all pools, held for lookups and name checks only: copies, uploads and image
+ * changes run without it (each API connection has its own thread), so a long clone delays
+ * nobody else. */
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static struct pool *pools;
 static const struct vireod_config *cfg;
@@ -357,38 +359,6 @@ static int vol_path(const struct pool *p, const char *vol, char *out, char *err,
 	return 0;
 }
 
-/* qemu-img info as our JSON: name, path, format, capacity, allocation, backing. */
-static int describe(const char *name, const char *path, struct json_object **out, char *err,
-		    size_t errlen)
-{
-	char *argv[] = {"qemu-img", "info", "-U", "--output=json", (char *)path, NULL};
-	char *text = NULL;
-	if (qemu_img_run(argv, &text, err, errlen) < 0)
-		return 500;
-	char e[256];
-	struct json_object *info = json_parse_buffer(text, strlen(text), e, sizeof(e));
-	free(text);
-	if (!info) {
-		snprintf(err, errlen, "qemu-img info %s: %s", path, e);
-		return 500;
-	}
-	struct json_object *o = json_object_new_object();
-	int64_t v = 0;
-	json_add_string(o, "name", name);
-	json_add_string(o, "path", path);
-	json_add_string(o, "format", json_get_string(info, "format"));
-	if (json_get_int64(info, "virtual-size", &v) == 1)
-		json_add_int64(o, "capacity", v);
-	if (json_get_int64(info, "actual-size", &v) == 1)
-		json_add_int64(o, "allocation", v);
-	const char *b = json_get_string(info, "full-backing-filename");
-	json_add_string(o, "backing", b ? b : json_get_string(info, "backing-filename"));
-	json_add_string(o, "backing_format", json_get_string(info, "backing-filename-format"));
-	json_object_put(info);
-	*out = o;
-	return 200;
-}
-
 int vol_list(const char *pool, struct json_object **out, char *err, size_t errlen)
 {
 	int code = 200;
@@ -451,6 +421,69 @@ static const char *check_format(struct json_object *body, const char *key, char 
 	return NULL;
 }
 
+#define LABEL_MAX 400
+
+/* The path of volume `vol` of an active pool, and the label its messages start with.  With
+ * must_exist, a missing file is a 404. */
+static int locate(const char *pool, const char *vol, bool must_exist, char *path, char *label,
+		  char *err, size_t errlen)
+{
+	int code = 200;
+	struct pool *p = get(pool, true, &code, err, errlen);
+	if (!p)
+		return code;
+	code = vol_path(p, vol, path, err, errlen);
+	pthread_mutex_unlock(&lock);
+	if (code)
+		return code;
+	snprintf(label, LABEL_MAX, "volume '%s' of pool '%s'", vol, pool);
+	struct stat st;
+	if (must_exist && lstat(path, &st) < 0) {
+		snprintf(err, errlen, "volume '%s' not found in pool '%s'", vol, pool);
+		return 404;
+	}
+	if (must_exist && !S_ISREG(st.st_mode)) {
+		snprintf(err, errlen, "%s: %s is not a regular file", label, path);
+		return 400;
+	}
+	return 0;
+}
+
+/* Make the new, empty file of volume `vol`, so two clients cannot create one name at once; the
+ * content is written after, without the pool lock. */
+static int reserve(const char *pool, const char *vol, char *path, char *label, char *err,
+		   size_t errlen)
+{
+	int code = 200;
+	struct pool *p = get(pool, true, &code, err, errlen);
+	if (!p)
+		return code;
+	code = vol_path(p, vol, path, err, errlen);
+	if (!code) {
+		snprintf(label, LABEL_MAX, "volume '%s' of pool '%s'", vol, pool);
+		int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0644);
+		if (fd >= 0) {
+			close(fd);
+		} else if (errno == EEXIST) {
+			snprintf(err, errlen, "volume '%s' already exists in pool '%s'", vol, pool);
+			code = 409;
+		} else {
+			snprintf(err, errlen, "%s: cannot create %s: %s", label, path,
+				 strerror(errno));
+			code = 500;
+		}
+	}
+	pthread_mutex_unlock(&lock);
+	return code;
+}
+
+static int describe(const char *label, const char *name, const char *path, struct json_object **out,
+		    char *err, size_t errlen)
+{
+	int code = volume_describe(label, name, path, out, err, errlen);
+	return code ? code : 200;
+}
+
 int vol_create(const char *pool, struct json_object *body, struct json_object **out, char *err,
 	       size_t errlen)
 {
@@ -463,89 +496,61 @@ int vol_create(const char *pool, struct json_object *body, struct json_object **
 	const char *bfmt = fmt ? check_format(body, "backing_format", err, errlen) : NULL;
 	if (!fmt || !bfmt)
 		return 400;
-	if (!*fmt)
-		fmt = "qcow2";
-	const char *backing = json_get_string(body, "backing");
-	uint64_t cap = 0;
-	int have_cap = parse_capacity(body, "capacity", !backing, &cap, err, errlen);
-	if (have_cap < 0)
+	struct volume_create_opts o = {
+		.format = *fmt ? fmt : "qcow2",
+		.backing = json_get_string(body, "backing"),
+		.backing_format = *bfmt ? bfmt : NULL,
+		.preallocation = json_get_string(body, "preallocation"),
+	};
+	int have_cap = parse_capacity(body, "capacity", !o.backing, &o.capacity, err, errlen);
+	int have_cs = have_cap < 0 ? -1
+				   : parse_capacity(body, "cluster_size", false, &o.cluster_size,
+						    err, errlen);
+	if (have_cap < 0 || have_cs < 0)
 		return 400;
-	if (backing && strcmp(fmt, "qcow2") != 0) {
+	o.capacity_set = have_cap > 0;
+	if (o.backing && strcmp(o.format, "qcow2") != 0) {
 		snprintf(err, errlen, "a backing file needs format qcow2");
 		return 400;
 	}
-	int code = 200;
-	struct pool *p = get(pool, true, &code, err, errlen);
-	if (!p)
-		return code;
-	char path[PATH_MAX], bpath[PATH_MAX] = "";
-	code = vol_path(p, name, path, err, errlen);
-	if (!code && backing) {
+	char path[PATH_MAX], bpath[PATH_MAX] = "", label[LABEL_MAX];
+	if (o.backing) {
 		/* A volume of the same pool by name, or an absolute path. */
-		if (backing[0] == '/')
-			snprintf(bpath, sizeof(bpath), "%s", backing);
-		else
-			code = vol_path(p, backing, bpath, err, errlen);
-		if (!code && access(bpath, R_OK) != 0) {
-			snprintf(err, errlen, "backing volume %s: %s", bpath, strerror(errno));
-			code = 400;
+		int code = 200;
+		if (o.backing[0] == '/') {
+			snprintf(bpath, sizeof(bpath), "%s", o.backing);
+		} else {
+			struct pool *p = get(pool, true, &code, err, errlen);
+			if (!p)
+				return code;
+			code = vol_path(p, o.backing, bpath, err, errlen);
+			pthread_mutex_unlock(&lock);
+			if (code)
+				return code;
 		}
+		if (access(bpath, R_OK) != 0) {
+			snprintf(err, errlen, "backing volume %s: %s", bpath, strerror(errno));
+			return 400;
+		}
+		o.backing = bpath;
 	}
-	if (!code && access(path, F_OK) == 0) {
-		snprintf(err, errlen, "volume '%s' already exists in pool '%s'", name, pool);
-		code = 409;
-	}
+	int code = reserve(pool, name, path, label, err, errlen);
+	if (code)
+		return code;
+	code = volume_create(label, path, &o, err, errlen);
 	if (code) {
-		pthread_mutex_unlock(&lock);
+		unlink(path);
 		return code;
 	}
-	char size[32];
-	snprintf(size, sizeof(size), "%" PRIu64, cap);
-	char *argv[16];
-	int n = 0;
-	argv[n++] = "qemu-img";
-	argv[n++] = "create";
-	argv[n++] = "-q";
-	argv[n++] = "-f";
-	argv[n++] = (char *)fmt;
-	if (backing) {
-		argv[n++] = "-b";
-		argv[n++] = bpath;
-		argv[n++] = "-F";
-		argv[n++] = (char *)(*bfmt ? bfmt : "qcow2");
-	}
-	argv[n++] = path;
-	if (have_cap > 0)
-		argv[n++] = size;
-	argv[n] = NULL;
-	char e[512];
-	if (qemu_img_run(argv, NULL, e, sizeof(e)) < 0) {
-		snprintf(err, errlen, "volume '%s': %s", name, e);
-		unlink(path);
-		pthread_mutex_unlock(&lock);
-		return 400;
-	}
-	pthread_mutex_unlock(&lock);
-	code = describe(name, path, out, err, errlen);
+	code = describe(label, name, path, out, err, errlen);
 	return code == 200 ? 201 : code;
 }
 
 int vol_info(const char *pool, const char *vol, struct json_object **out, char *err, size_t errlen)
 {
-	int code = 200;
-	struct pool *p = get(pool, true, &code, err, errlen);
-	if (!p)
-		return code;
-	char path[PATH_MAX];
-	code = vol_path(p, vol, path, err, errlen);
-	pthread_mutex_unlock(&lock);
-	if (code)
-		return code;
-	if (access(path, F_OK) != 0) {
-		snprintf(err, errlen, "volume '%s' not found in pool '%s'", vol, pool);
-		return 404;
-	}
-	return describe(vol, path, out, err, errlen);
+	char path[PATH_MAX], label[LABEL_MAX];
+	int code = locate(pool, vol, true, path, label, err, errlen);
+	return code ? code : describe(label, vol, path, out, err, errlen);
 }
 
 int vol_delete(const char *pool, const char *vol, char *err, size_t errlen)
@@ -573,39 +578,15 @@ int vol_resize(const char *pool, const char *vol, struct json_object *body, char
 	if (parse_capacity(body, "capacity", true, &cap, err, errlen) < 0)
 		return 400;
 	bool shrink = false;
-	json_get_bool(body, "shrink", &shrink);
-	struct json_object *info = NULL;
-	int code = vol_info(pool, vol, &info, err, errlen);
-	if (code != 200)
-		return code;
-	int64_t cur = 0;
-	json_get_int64(info, "capacity", &cur);
-	char path[PATH_MAX], fmt[16];
-	snprintf(path, sizeof(path), "%s", json_get_string(info, "path"));
-	snprintf(fmt, sizeof(fmt), "%s",
-		 json_get_string(info, "format") ? json_get_string(info, "format") : "raw");
-	json_object_put(info);
-	if (cap < (uint64_t)cur && !shrink) {
-		snprintf(err, errlen,
-			 "volume '%s': %" PRIu64 " bytes is smaller than its %" PRId64
-			 " bytes; shrinking loses data, ask for it with shrink (vol-resize "
-			 "--shrink)",
-			 vol, cap, cur);
+	if (json_get_bool(body, "shrink", &shrink) < 0) {
+		snprintf(err, errlen, "member 'shrink': expected true or false");
 		return 400;
 	}
-	char size[32];
-	snprintf(size, sizeof(size), "%" PRIu64, cap);
-	char *argv[] = {"qemu-img", "resize", "-q", "-f", fmt, path, size, NULL};
-	char *argv_shrink[] = {"qemu-img", "resize", "-q", "--shrink", "-f", fmt, path, size, NULL};
-	pthread_mutex_lock(&lock);
-	char e[512];
-	int r = qemu_img_run(cap < (uint64_t)cur ? argv_shrink : argv, NULL, e, sizeof(e));
-	pthread_mutex_unlock(&lock);
-	if (r < 0) {
-		snprintf(err, errlen, "volume '%s': %s", vol, e);
-		return 400;
-	}
-	return 200;
+	char path[PATH_MAX], label[LABEL_MAX];
+	int code = locate(pool, vol, true, path, label, err, errlen);
+	if (!code)
+		code = volume_resize(label, path, cap, shrink, err, errlen);
+	return code ? code : 200;
 }
 
 int vol_clone(const char *pool, const char *vol, struct json_object *body, struct json_object **out,
@@ -616,49 +597,30 @@ int vol_clone(const char *pool, const char *vol, struct json_object *body, struc
 		snprintf(err, errlen, "member 'name' (the new volume) is missing");
 		return 400;
 	}
-	struct json_object *info = NULL;
-	int code = vol_info(pool, vol, &info, err, errlen);
-	if (code != 200)
-		return code;
-	char src[PATH_MAX], fmt[16], dst[PATH_MAX];
-	snprintf(src, sizeof(src), "%s", json_get_string(info, "path"));
-	snprintf(fmt, sizeof(fmt), "%s",
-		 json_get_string(info, "format") ? json_get_string(info, "format") : "raw");
-	json_object_put(info);
-	struct pool *p = get(pool, true, &code, err, errlen);
-	if (!p)
-		return code;
-	code = vol_path(p, name, dst, err, errlen);
-	if (!code && access(dst, F_OK) == 0) {
-		snprintf(err, errlen, "volume '%s' already exists in pool '%s'", name, pool);
-		code = 409;
-	}
-	if (!code) {
-		char *argv[] = {"qemu-img", "convert", "-q", "-U", "-f", fmt,
-				"-O",	    fmt,       src,  dst,  NULL};
-		char e[512];
-		if (qemu_img_run(argv, NULL, e, sizeof(e)) < 0) {
-			snprintf(err, errlen, "clone of '%s': %s", vol, e);
-			unlink(dst);
-			code = 500;
-		}
-	}
-	pthread_mutex_unlock(&lock);
+	const char *fmt = check_format(body, "format", err, errlen);
+	if (!fmt)
+		return 400;
+	char src[PATH_MAX], dst[PATH_MAX], label[LABEL_MAX], dlabel[LABEL_MAX];
+	int code = locate(pool, vol, true, src, label, err, errlen);
+	if (!code)
+		code = reserve(pool, name, dst, dlabel, err, errlen);
 	if (code)
 		return code;
-	code = describe(name, dst, out, err, errlen);
+	char what[2 * LABEL_MAX];
+	snprintf(what, sizeof(what), "clone of %s into '%s'", label, name);
+	code = volume_copy(what, src, dst, *fmt ? fmt : NULL, err, errlen);
+	if (code) {
+		unlink(dst);
+		return code;
+	}
+	code = describe(dlabel, name, dst, out, err, errlen);
 	return code == 200 ? 201 : code;
 }
 
 int vol_open_download(const char *pool, const char *vol, uint64_t *size, char *err, size_t errlen)
 {
-	int code = 200;
-	struct pool *p = get(pool, true, &code, err, errlen);
-	if (!p)
-		return -code;
-	char path[PATH_MAX];
-	code = vol_path(p, vol, path, err, errlen);
-	pthread_mutex_unlock(&lock);
+	char path[PATH_MAX], label[LABEL_MAX];
+	int code = locate(pool, vol, false, path, label, err, errlen);
 	if (code)
 		return -code;
 	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
@@ -674,58 +636,107 @@ int vol_open_download(const char *pool, const char *vol, uint64_t *size, char *e
 	return fd;
 }
 
+/* Uploads in progress, by the fd of their temporary file (api.c holds the fd). */
+struct upload {
+	struct upload *next;
+	int fd;
+	struct volume_upload *u;
+};
+static pthread_mutex_t uploads_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct upload *uploads;
+
+static struct volume_upload *take_upload(int fd)
+{
+	pthread_mutex_lock(&uploads_lock);
+	struct volume_upload *u = NULL;
+	for (struct upload **pp = &uploads; *pp; pp = &(*pp)->next) {
+		if ((*pp)->fd == fd) {
+			struct upload *x = *pp;
+			*pp = x->next;
+			u = x->u;
+			free(x);
+			break;
+		}
+	}
+	pthread_mutex_unlock(&uploads_lock);
+	return u;
+}
+
+static struct volume_upload *find_upload(int fd)
+{
+	pthread_mutex_lock(&uploads_lock);
+	struct upload *x = uploads;
+	while (x && x->fd != fd)
+		x = x->next;
+	pthread_mutex_unlock(&uploads_lock);
+	return x ? x->u : NULL;
+}
+
 int vol_open_upload(const char *pool, const char *vol, char *tmp_path, size_t tmp_len, char *err,
 		    size_t errlen)
 {
-	int code = 200;
-	struct pool *p = get(pool, true, &code, err, errlen);
-	if (!p)
+	char path[PATH_MAX], label[LABEL_MAX];
+	int code = locate(pool, vol, true, path, label, err, errlen);
+	if (code) {
+		if (code == 404)
+			snprintf(err, errlen,
+				 "volume '%s' not found in pool '%s' (create it first)", vol, pool);
 		return -code;
-	char path[PATH_MAX];
-	code = vol_path(p, vol, path, err, errlen);
-	pthread_mutex_unlock(&lock);
-	if (code)
-		return -code;
-	if (access(path, F_OK) != 0) {
-		snprintf(err, errlen, "volume '%s' not found in pool '%s' (create it first)", vol,
-			 pool);
-		return -404;
 	}
-	snprintf(tmp_path, tmp_len, "%s/.%s.upload-XXXXXX", p->def->path, vol);
+	char *slash = strrchr(path, '/');
+	snprintf(tmp_path, tmp_len, "%.*s/.%s.upload-XXXXXX", (int)(slash - path), path, vol);
 	int fd = mkostemp(tmp_path, O_CLOEXEC);
 	if (fd < 0) {
-		snprintf(err, errlen, "volume '%s': cannot create a temporary file: %s", vol,
+		snprintf(err, errlen, "%s: cannot create a temporary file: %s", label,
 			 strerror(errno));
 		return -500;
 	}
+	struct upload *x = calloc(1, sizeof(*x));
+	code = x ? volume_upload_begin(label, path, tmp_path, fd, &x->u, err, errlen) : 500;
+	if (code) {
+		if (!x)
+			snprintf(err, errlen, "%s: out of memory", label);
+		free(x);
+		close(fd);
+		unlink(tmp_path);
+		return -code;
+	}
+	x->fd = fd;
+	pthread_mutex_lock(&uploads_lock);
+	x->next = uploads;
+	uploads = x;
+	pthread_mutex_unlock(&uploads_lock);
 	return fd;
+}
+
+int vol_upload_write(int fd, const void *buf, size_t len, char *err, size_t errlen)
+{
+	struct volume_upload *u = find_upload(fd);
+	if (!u) {
+		snprintf(err, errlen, "upload on descriptor %d: not in progress", fd);
+		return 500;
+	}
+	return volume_upload_write(u, buf, len, err, errlen);
 }
 
 int vol_upload_finish(const char *pool, const char *vol, const char *tmp_path, int fd, bool ok,
 		      char *err, size_t errlen)
 {
-	int code = 200;
-	if (ok && fsync(fd) < 0) {
-		snprintf(err, errlen, "volume '%s': %s", vol, strerror(errno));
-		code = 500;
-	}
+	struct volume_upload *u = take_upload(fd);
+	int code = 0;
+	if (u)
+		code = volume_upload_end(u, ok, err, errlen);
 	close(fd);
-	if (!ok || code != 200) {
+	if (!ok || code) {
 		unlink(tmp_path);
-		return code == 200 ? 400 : code;
+		return code ? code : 400;
 	}
-	struct pool *p = get(pool, true, &code, err, errlen);
-	if (!p) {
-		unlink(tmp_path);
-		return code;
-	}
-	char path[PATH_MAX];
-	code = vol_path(p, vol, path, err, errlen);
+	char path[PATH_MAX], label[LABEL_MAX];
+	code = locate(pool, vol, false, path, label, err, errlen);
 	if (!code && rename(tmp_path, path) < 0) {
-		snprintf(err, errlen, "volume '%s': %s", vol, strerror(errno));
+		snprintf(err, errlen, "%s: %s", label, strerror(errno));
 		code = 500;
 	}
-	pthread_mutex_unlock(&lock);
 	if (code)
 		unlink(tmp_path);
 	return code ? code : 200;

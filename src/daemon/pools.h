@@ -22,21 +22,26 @@ int pool_info(const char *name, struct json_object **out, char *err, size_t errl
 int pool_xml(const char *name, char **xml, char *err, size_t errlen);
 
 int vol_list(const char *pool, struct json_object **out, char *err, size_t errlen);
-/* body: {name, capacity (bytes or "10G"), format raw|qcow2, backing, backing_format} */
+/* body: {name, capacity (bytes or "10G"), format raw|qcow2, backing, backing_format,
+ * cluster_size, preallocation off|metadata|falloc} */
 int vol_create(const char *pool, struct json_object *body, struct json_object **out, char *err,
 	       size_t errlen);
 int vol_info(const char *pool, const char *vol, struct json_object **out, char *err, size_t errlen);
 int vol_delete(const char *pool, const char *vol, char *err, size_t errlen);
 int vol_resize(const char *pool, const char *vol, struct json_object *body, char *err,
 	       size_t errlen);
+/* body: {name, format (default: the source's)} */
 int vol_clone(const char *pool, const char *vol, struct json_object *body, struct json_object **out,
 	      char *err, size_t errlen);
 
 /* Open a volume for download (O_RDONLY; *size set) or upload (a new temporary file that
- * vol_upload_finish renames over the volume, or removes on failure).  Return an fd or -status. */
+ * vol_upload_finish renames over the volume, or removes on failure).  Return an fd or -status.
+ * Upload bytes go through vol_upload_write (see volume_io.h for what they become); it returns
+ * 0 or an HTTP status with the message in err. */
 int vol_open_download(const char *pool, const char *vol, uint64_t *size, char *err, size_t errlen);
 int vol_open_upload(const char *pool, const char *vol, char *tmp_path, size_t tmp_len, char *err,
 		    size_t errlen);
+int vol_upload_write(int fd, const void *buf, size_t len, char *err, size_t errlen);
 int vol_upload_finish(const char *pool, const char *vol, const char *tmp_path, int fd, bool ok,
 		      char *err, size_t errlen);
 
