@@ -402,7 +402,7 @@ static int decide(struct volume_upload *u, char *err, size_t errlen)
 	}
 	if (strcmp(u->vol_format, "luks") == 0) {
 		snprintf(err, errlen,
-			 "%s: is a LUKS image: writing its content needs its key; upload a whole "
+			 "%s is a LUKS image: writing its content needs its key; upload a whole "
 			 "image file instead",
 			 u->label);
 		return 400;

@@ -8,6 +8,7 @@ import json
 import os
 import re
 import shutil
+import socket
 import subprocess
 import threading
 import time
@@ -261,6 +262,22 @@ def test_volumes_judged_by_qemu_img(daemon, tmp_path):
     r = d.api("PUT", f"{vols}/jf.img/data", raw=b"QFI\xfb" + bytes(600))
     assert r[0] == 400 and "jf.img" in error_of(r) and "not valid" in error_of(r), r
     assert qemu_img_info(os.path.join(pool, "jf.img"))["format"] == "qcow2"
+    # A body under one sector, and a client that goes away mid-body (the volume stays as it
+    # was, the temporary file goes).
+    r = d.api("PUT", f"{vols}/jb.qcow2/data", raw=b"hello")
+    assert r[0] == 200 and r[1]["format"] == "qcow2", r
+    disk = read_disk(base, tmp_path, "up3")
+    assert disk[:5] == b"hello" and disk[5:] == bytes(len(disk) - 5)
+    s = socket.socket(socket.AF_UNIX)
+    s.connect(d.sock)
+    s.sendall(f"PUT {vols}/jb.qcow2/data HTTP/1.1\r\nHost: x\r\n"
+              f"Content-Length: {8 << 20}\r\n\r\n".encode() + os.urandom(3 << 20))
+    assert [n for n in os.listdir(pool) if n.startswith(".jb.qcow2.upload-")]  # under way
+    s.close()
+    end = time.time() + 10
+    while [n for n in os.listdir(pool) if n.startswith(".")] and time.time() < end:
+        time.sleep(0.05)
+    assert read_disk(base, tmp_path, "up4") == disk
     assert not [n for n in os.listdir(pool) if n.startswith(".")]  # no temporary files left
 
 
