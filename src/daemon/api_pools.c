@@ -39,10 +39,46 @@ bool api_is_upload(const char *method, const char *url, struct request *rq)
 	return true;
 }
 
+static ssize_t content_cb(void *cls, uint64_t pos, char *buf, size_t max)
+{
+	ssize_t n = vol_content_read(cls, pos, buf, max);
+	return n < 0 ? MHD_CONTENT_READER_END_WITH_ERROR : n;
+}
+
+/* ?format=raw: the disk's content rather than the file, read through the block library. */
+static enum MHD_Result download_content(struct MHD_Connection *conn, const char *pool,
+					const char *vol)
+{
+	char err[1024];
+	uint64_t size = 0;
+	void *reader = NULL;
+	int code = vol_open_content(pool, vol, &reader, &size, err, sizeof(err));
+	if (code < 0)
+		return api_send_error(conn, (unsigned)-code, "%s", err);
+	struct MHD_Response *resp = MHD_create_response_from_callback(size, 1u << 20, content_cb,
+								      reader, vol_content_close);
+	if (!resp) {
+		vol_content_close(reader);
+		return MHD_NO;
+	}
+	MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "application/octet-stream");
+	enum MHD_Result r = MHD_queue_response(conn, 200, resp);
+	MHD_destroy_response(resp);
+	return r;
+}
+
 static enum MHD_Result download(struct MHD_Connection *conn, const char *pool, const char *vol)
 {
 	char err[512];
 	uint64_t size = 0;
+	const char *as = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "format");
+	if (as && strcmp(as, "raw") == 0)
+		return download_content(conn, pool, vol);
+	if (as)
+		return api_send_error(conn, 400,
+				      "query parameter 'format': '%s' is not raw (the disk's "
+				      "content; leave it out for the file as it is)",
+				      as);
 	int fd = vol_open_download(pool, vol, &size, err, sizeof(err));
 	if (fd < 0)
 		return api_send_error(conn, (unsigned)-fd, "%s", err);

@@ -8,6 +8,7 @@
 #include "daemon/events.h"
 #include "daemon/pool_def.h"
 #include "daemon/volume_io.h"
+#include "block/block.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -634,6 +635,39 @@ int vol_open_download(const char *pool, const char *vol, uint64_t *size, char *e
 	}
 	*size = (uint64_t)st.st_size;
 	return fd;
+}
+
+int vol_open_content(const char *pool, const char *vol, void **reader, uint64_t *size, char *err,
+		     size_t errlen)
+{
+	char path[PATH_MAX], label[LABEL_MAX];
+	int code = locate(pool, vol, true, path, label, err, errlen);
+	struct bdev *bd = NULL;
+	if (!code)
+		code = volume_open_content(label, path, &bd, err, errlen);
+	if (code)
+		return -code;
+	*size = bdev_size(bd);
+	*reader = bd;
+	return 0;
+}
+
+ssize_t vol_content_read(void *reader, uint64_t pos, void *buf, size_t max)
+{
+	struct bdev *bd = reader;
+	uint64_t size = bdev_size(bd);
+	size_t n = pos >= size ? 0 : (size - pos < max ? (size_t)(size - pos) : max);
+	int r = n ? bdev_read(bd, pos, buf, n) : 0;
+	if (r < 0) {
+		log_warn("download: %s", bdev_error(bd));
+		return -1;
+	}
+	return (ssize_t)n;
+}
+
+void vol_content_close(void *reader)
+{
+	bdev_close(reader);
 }
 
 /* Uploads in progress, by the fd of their temporary file (api.c holds the fd). */

@@ -8,6 +8,7 @@
 #include <json-c/json.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 /* Load the pool definitions (STATE/pools/NAME.xml); define, build and start "default" at image_dir
  * when no pool exists. */
@@ -39,6 +40,13 @@ int vol_clone(const char *pool, const char *vol, struct json_object *body, struc
  * Upload bytes go through vol_upload_write (see volume_io.h for what they become); it returns
  * 0 or an HTTP status with the message in err. */
 int vol_open_download(const char *pool, const char *vol, uint64_t *size, char *err, size_t errlen);
+/* The disk's content (raw bytes, backing chain flattened) for a download: an open reader and
+ * the disk's size, or -status.  Read with vol_content_read (bytes, or -1 with the message
+ * logged), close with vol_content_close. */
+int vol_open_content(const char *pool, const char *vol, void **reader, uint64_t *size, char *err,
+		     size_t errlen);
+ssize_t vol_content_read(void *reader, uint64_t pos, void *buf, size_t max);
+void vol_content_close(void *reader);
 int vol_open_upload(const char *pool, const char *vol, char *tmp_path, size_t tmp_len, char *err,
 		    size_t errlen);
 int vol_upload_write(int fd, const void *buf, size_t len, char *err, size_t errlen);

@@ -19,6 +19,7 @@
 #define PIECE		65536u	   /* all-zero pieces of a chunk are not written (sparse) */
 #define DEFAULT_CLUSTER 65536u
 
+/* The HTTP status of a block library error (-EACCES: an encrypted image without its key). */
 static int status_of(int r)
 {
 	switch (r) {
@@ -28,7 +29,8 @@ static int status_of(int r)
 	case -ENOTSUP:
 	case -ERANGE:
 	case -EFBIG:
-	case -EROFS: return 400;
+	case -EROFS:
+	case -EACCES: return 400;
 	default: return 500;
 	}
 }
@@ -327,6 +329,25 @@ int volume_copy(const char *label, const char *src, const char *dst, const char 
 	bdev_close(out);
 	bdev_close(in);
 	return code;
+}
+
+int volume_open_content(const char *label, const char *path, struct bdev **out, char *err,
+			size_t errlen)
+{
+	struct bdev *bd = NULL;
+	int code = open_volume(label, path, 0, &bd, err, errlen);
+	if (code)
+		return code;
+	uint8_t sector[512];
+	uint64_t n = bdev_size(bd) < sizeof(sector) ? bdev_size(bd) : sizeof(sector);
+	int r = bdev_read(bd, 0, sector, n);
+	if (r < 0) {
+		code = fail(label, bd, r, err, errlen);
+		bdev_close(bd);
+		return code;
+	}
+	*out = bd;
+	return 0;
 }
 
 enum upload_mode { UP_UNDECIDED, UP_FILE, UP_DISK };

@@ -39,6 +39,13 @@ int volume_resize(const char *label, const char *path, uint64_t size, bool shrin
 int volume_copy(const char *label, const char *src, const char *dst, const char *format, char *err,
 		size_t errlen);
 
+/* Open the disk at path read-only (format from its header, backing chain below) to read its
+ * content; the first sector is read, so a disk that cannot be read (a LUKS image without its
+ * key) is refused here rather than mid-download. */
+struct bdev;
+int volume_open_content(const char *label, const char *path, struct bdev **out, char *err,
+			size_t errlen);
+
 /* An upload in progress into tmp_path (fd open on it), replacing the volume at vol_path:
  *  - a body that starts with a qcow2 or LUKS header is an image file: stored as it is and
  *    checked to open as that format at the end;

@@ -16,7 +16,7 @@ from unittest import mock
 
 import pytest
 
-from test_daemon import Daemon, domain_xml, error_of, write_xml
+from test_daemon import Daemon, UnixHTTP, domain_xml, error_of, write_xml
 
 QEMU_IMG = shutil.which("qemu-img")
 pytestmark = pytest.mark.skipif(QEMU_IMG is None or shutil.which("qemu-system-x86_64") is None,
@@ -155,6 +155,15 @@ def qemu_img(*args) -> str:
                           check=True).stdout
 
 
+def get_bytes(d, url: str) -> tuple[int, bytes]:
+    c = UnixHTTP(d.sock)
+    c.request("GET", url)
+    r = c.getresponse()
+    data = r.read()
+    c.close()
+    return r.status, data
+
+
 def read_disk(path: str, tmp_path, name: str) -> bytes:
     """The guest-visible bytes of an image, as qemu-img converts them to raw."""
     out = str(tmp_path / f"{name}.raw")
@@ -226,6 +235,10 @@ def test_volumes_judged_by_qemu_img(daemon, tmp_path):
     subprocess.run(["qemu-io", "-f", "qcow2", "-c", "write -P 0xa5 2M 64k", top], check=True,
                    capture_output=True)
     want = read_disk(top, tmp_path, "top")
+    # Download of the disk's content (?format=raw) rather than the file.
+    assert get_bytes(d, f"{vols}/jt.qcow2/data?format=raw") == (200, want)
+    r = d.api("GET", f"{vols}/jt.qcow2/data?format=vmdk")
+    assert r[0] == 400 and "'vmdk'" in error_of(r)
     v = api_ok("POST", f"{vols}/jt.qcow2/clone", {"name": "jc.img", "format": "raw"}, 201)
     assert v["format"] == "raw" and v["capacity"] == 24 << 20
     with open(os.path.join(pool, "jc.img"), "rb") as f:
@@ -297,6 +310,8 @@ def test_probing_never_guesses_raw(daemon, tmp_path, build_dir):
     v = json.loads(d.ok("vol-info", "enc.img", "--pool", "default", "--json"))
     assert v["format"] == "luks" and v["capacity"] == 1 << 20, v
     # Its content needs the key: an upload of disk content is refused, the file kept.
+    r = d.api("GET", "/v1/pools/default/volumes/enc.img/data?format=raw")
+    assert r[0] == 400 and "enc.img" in error_of(r), r
     r = d.api("PUT", "/v1/pools/default/volumes/enc.img/data", raw=bytes(4096))
     assert r[0] == 400 and "enc.img" in error_of(r) and "key" in error_of(r), r
     assert json.loads(d.ok("vol-info", "enc.img", "--pool", "default", "--json"))["format"] \
