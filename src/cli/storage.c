@@ -348,6 +348,7 @@ int cmd_storage(const char *verb, int argc, char **argv, const struct vol_opts *
 			return r ? r : EXIT_USAGE;
 		struct json_object *b = json_object_new_object();
 		json_add_string(b, "name", argv[1]);
+		json_add_string(b, "format", o->format); /* NULL (left out): the source's */
 		snprintf(done, sizeof(done), "Vol %s cloned from %s", argv[1], argv[0]);
 		return call_print("POST", url("/v1/pools/%s/volumes/%s/clone", pool, argv[0]), b,
 				  done);

@@ -91,6 +91,10 @@ def test_pools_and_volumes(daemon, tmp_path):
     assert os.path.getsize(os.path.join(target, "r.img")) == 512 << 10
     d.ok("vol-clone", "base.qcow2", "copy.qcow2", "--pool", "p2")
     assert qemu_img_info(os.path.join(target, "copy.qcow2"))["virtual-size"] == 128 << 20
+    d.ok("vol-clone", "base.qcow2", "copy.raw", "--pool", "p2", "--format", "raw")
+    assert qemu_img_info(os.path.join(target, "copy.raw"))["format"] == "raw"
+    assert os.path.getsize(os.path.join(target, "copy.raw")) == 128 << 20
+    d.ok("vol-delete", "copy.raw", "--pool", "p2")
     data = os.urandom(300000)
     up, down = tmp_path / "up.bin", tmp_path / "down.bin"
     up.write_bytes(data)
