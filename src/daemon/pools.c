@@ -757,21 +757,21 @@ int vol_upload_finish(const char *pool, const char *vol, const char *tmp_path, i
 		      char *err, size_t errlen)
 {
 	struct volume_upload *u = take_upload(fd);
-	int code = 0;
-	if (u)
-		code = volume_upload_end(u, ok, err, errlen);
+	char path[PATH_MAX], label[LABEL_MAX];
+	int code = ok ? locate(pool, vol, false, path, label, err, errlen) : 0;
+	if (!u) {
+		if (!code)
+			snprintf(err, errlen, "upload of volume '%s' of pool '%s': not in progress",
+				 vol, pool);
+		code = code ? code : 500;
+	} else {
+		int c = volume_upload_end(u, ok && !code, code ? NULL : path, err, errlen);
+		code = code ? code : c;
+	}
 	close(fd);
 	if (!ok || code) {
 		unlink(tmp_path);
 		return code ? code : 400;
 	}
-	char path[PATH_MAX], label[LABEL_MAX];
-	code = locate(pool, vol, false, path, label, err, errlen);
-	if (!code && rename(tmp_path, path) < 0) {
-		snprintf(err, errlen, "%s: %s", label, strerror(errno));
-		code = 500;
-	}
-	if (code)
-		unlink(tmp_path);
-	return code ? code : 200;
+	return 200;
 }

@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -217,13 +218,76 @@ int volume_describe(const char *label, const char *name, const char *path, struc
 	return 0;
 }
 
+/* QEMU's image locks are OFD read locks on single bytes of the image file: 100 + i while it
+ * uses permission i, 200 + i while it lets nobody else have it (i: 0 consistent read, 1 write,
+ * 3 resize).  vireo-vmm flock()s its disks (exclusive when writable). */
+enum { QLOCK_USE = 100, QLOCK_UNSHARE = 200, QPERM_WRITE = 1, QPERM_RESIZE = 3 };
+
+static bool ofd_locked(int fd, off_t byte)
+{
+	struct flock fl = {.l_type = F_WRLCK, .l_whence = SEEK_SET, .l_start = byte, .l_len = 1};
+	return fcntl(fd, F_OFD_GETLK, &fl) == 0 && fl.l_type != F_UNLCK;
+}
+
+/* Refuse (409) a volume that a running VM has open, and hold the locks a writer holds, so no
+ * VM opens it until *lock_fd is closed. */
+static int lock_unused(const char *label, const char *path, int *lock_fd, char *err, size_t errlen)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (fd < 0) {
+		snprintf(err, errlen, "%s: %s: %s", label, path, strerror(errno));
+		return errno == ENOENT ? 404 : 500;
+	}
+	const char *who = NULL;
+	if (flock(fd, LOCK_EX | LOCK_NB) < 0)
+		who = errno == EWOULDBLOCK ? "vireo-vmm" : "";
+	else if (ofd_locked(fd, QLOCK_UNSHARE + QPERM_WRITE) ||
+		 ofd_locked(fd, QLOCK_UNSHARE + QPERM_RESIZE))
+		who = "QEMU";
+	if (who && !*who) {
+		snprintf(err, errlen, "%s: cannot lock %s: %s", label, path, strerror(errno));
+		close(fd);
+		return 500;
+	}
+	if (who) {
+		snprintf(err, errlen,
+			 "%s is in use by a running VM (%s holds its lock): shut the domain down "
+			 "first",
+			 label, who);
+		close(fd);
+		return 409;
+	}
+	static const off_t bytes[] = {QLOCK_USE + QPERM_WRITE, QLOCK_USE + QPERM_RESIZE,
+				      QLOCK_UNSHARE + QPERM_WRITE, QLOCK_UNSHARE + QPERM_RESIZE};
+	for (size_t i = 0; i < sizeof(bytes) / sizeof(bytes[0]); i++) {
+		struct flock fl = {
+			.l_type = F_RDLCK, .l_whence = SEEK_SET, .l_start = bytes[i], .l_len = 1};
+		if (fcntl(fd, F_OFD_SETLK, &fl) < 0) {
+			snprintf(err, errlen,
+				 "%s is in use by a running VM (QEMU holds its lock): shut the "
+				 "domain down first",
+				 label);
+			close(fd);
+			return 409;
+		}
+	}
+	*lock_fd = fd;
+	return 0;
+}
+
 int volume_resize(const char *label, const char *path, uint64_t size, bool shrink, char *err,
 		  size_t errlen)
 {
-	struct bdev *bd = NULL;
-	int r = open_volume(label, path, BDEV_RDWR | BDEV_NO_BACKING, &bd, err, errlen);
+	int lock_fd = -1;
+	int r = lock_unused(label, path, &lock_fd, err, errlen);
 	if (r)
 		return r;
+	struct bdev *bd = NULL;
+	r = open_volume(label, path, BDEV_RDWR | BDEV_NO_BACKING, &bd, err, errlen);
+	if (r) {
+		close(lock_fd);
+		return r;
+	}
 	if (strcmp(bdev_format(bd), "raw") != 0)
 		size = (size + 511) & ~511ull; /* whole sectors, as qemu reads a qcow2 size */
 	uint64_t cur = bdev_size(bd);
@@ -233,6 +297,7 @@ int volume_resize(const char *label, const char *path, uint64_t size, bool shrin
 			 "for it with shrink (vol-resize --shrink)",
 			 label, (unsigned long long)size, (unsigned long long)cur);
 		bdev_close(bd);
+		close(lock_fd);
 		return 400;
 	}
 	r = size == cur ? 0 : bdev_resize(bd, size);
@@ -240,6 +305,7 @@ int volume_resize(const char *label, const char *path, uint64_t size, bool shrin
 		r = bdev_flush(bd);
 	int code = r < 0 ? fail(label, bd, r, err, errlen) : 0;
 	bdev_close(bd);
+	close(lock_fd);
 	return code;
 }
 
@@ -363,16 +429,24 @@ struct volume_upload {
 	struct bdev *bd;      /* UP_DISK */
 	uint8_t *buf;	      /* CHUNK bytes of the stream not written yet */
 	size_t fill;
-	uint64_t off; /* stream bytes written before buf */
+	uint64_t off;	 /* stream bytes written before buf */
+	int lock_fd;	 /* on the volume: no VM opens it during the upload */
+	mode_t vol_mode; /* the volume's permissions, kept */
 };
 
 int volume_upload_begin(const char *label, const char *vol_path, const char *tmp_path, int fd,
 			struct volume_upload **out, char *err, size_t errlen)
 {
-	struct bdev *bd = NULL;
-	int code = open_volume(label, vol_path, BDEV_NO_BACKING, &bd, err, errlen);
+	int lock_fd = -1;
+	int code = lock_unused(label, vol_path, &lock_fd, err, errlen);
 	if (code)
 		return code;
+	struct bdev *bd = NULL;
+	code = open_volume(label, vol_path, BDEV_NO_BACKING, &bd, err, errlen);
+	if (code) {
+		close(lock_fd);
+		return code;
+	}
 	struct volume_upload *u = calloc(1, sizeof(*u));
 	if (u)
 		u->buf = malloc(CHUNK);
@@ -380,9 +454,13 @@ int volume_upload_begin(const char *label, const char *vol_path, const char *tmp
 		if (u)
 			free(u);
 		bdev_close(bd);
+		close(lock_fd);
 		snprintf(err, errlen, "%s: out of memory", label);
 		return 500;
 	}
+	struct stat st;
+	u->vol_mode = fstat(lock_fd, &st) == 0 ? st.st_mode & 07777 : 0644;
+	u->lock_fd = lock_fd;
 	snprintf(u->label, sizeof(u->label), "%s", label);
 	snprintf(u->tmp_path, sizeof(u->tmp_path), "%s", tmp_path);
 	u->fd = fd;
@@ -482,7 +560,7 @@ int volume_upload_write(struct volume_upload *u, const void *buf, size_t len, ch
 	return 0;
 }
 
-int volume_upload_end(struct volume_upload *u, bool ok, char *err, size_t errlen)
+int volume_upload_end(struct volume_upload *u, bool ok, const char *dest, char *err, size_t errlen)
 {
 	int code = 0;
 	if (ok && u->mode == UP_UNDECIDED)
@@ -515,6 +593,26 @@ int volume_upload_end(struct volume_upload *u, bool ok, char *err, size_t errlen
 		}
 	}
 	bdev_close(u->bd);
+	u->bd = NULL;
+	if (ok && !code && dest) {
+		/* Replace the volume while still holding its lock; the rename reaches the disk. */
+		if (fchmod(u->fd, u->vol_mode) < 0 || rename(u->tmp_path, dest) < 0) {
+			snprintf(err, errlen, "%s: %s", u->label, strerror(errno));
+			code = 500;
+		} else {
+			char d[PATH_MAX];
+			snprintf(d, sizeof(d), "%s", dest);
+			char *slash = strrchr(d, '/');
+			if (slash)
+				*slash = '\0';
+			int dfd = open(slash ? d : ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+			if (dfd >= 0) {
+				fsync(dfd);
+				close(dfd);
+			}
+		}
+	}
+	close(u->lock_fd);
 	free(u->buf);
 	free(u);
 	return code;

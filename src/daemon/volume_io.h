@@ -30,7 +30,8 @@ int volume_create(const char *label, const char *path, const struct volume_creat
 int volume_describe(const char *label, const char *name, const char *path, struct json_object **out,
 		    char *err, size_t errlen);
 
-/* Grow (or, with shrink, shrink) the disk to size bytes (qcow2: rounded up to 512). */
+/* Grow (or, with shrink, shrink) the disk to size bytes (qcow2: rounded up to 512); 409 when a
+ * running VM has it open (QEMU's and vireo-vmm's locks), which are held meanwhile. */
 int volume_resize(const char *label, const char *path, uint64_t size, bool shrink, char *err,
 		  size_t errlen);
 
@@ -58,8 +59,10 @@ int volume_upload_begin(const char *label, const char *vol_path, const char *tmp
 			struct volume_upload **out, char *err, size_t errlen);
 int volume_upload_write(struct volume_upload *u, const void *buf, size_t len, char *err,
 			size_t errlen);
-/* Finish (ok: everything written and synced; the caller renames) or abandon; frees u, not the
- * fd or the file. */
-int volume_upload_end(struct volume_upload *u, bool ok, char *err, size_t errlen);
+/* The volume is locked from begin to end: a running VM that has it open makes begin fail
+ * with 409, and no VM can open it meanwhile.  End finishes (ok: everything written and synced,
+ * then renamed over dest, when not NULL, with the volume's permissions) or abandons; frees u,
+ * not the fd; the caller removes the temporary file when this fails. */
+int volume_upload_end(struct volume_upload *u, bool ok, const char *dest, char *err, size_t errlen);
 
 #endif

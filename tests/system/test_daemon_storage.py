@@ -150,7 +150,15 @@ def test_volume_as_guest_disk(daemon, linux_guest):
     stats = json.loads(d.ok("domstats", "dv", "--json"))
     vda = [x for x in stats["disks"] if x["target"] == "vda"]
     assert vda and vda[0]["rd_bytes"] > 0, stats
+    # While the VM runs, its disk and the disk's backing file are neither resized nor replaced
+    # (QEMU's image locks); once it is gone, they are.
+    for vol in ("guest.qcow2", "gbase.qcow2"):
+        r = d.api("POST", f"/v1/pools/default/volumes/{vol}/resize", {"capacity": "64M"})
+        assert r[0] == 409 and "in use by a running VM" in error_of(r) and vol in error_of(r), r
+    r = d.api("PUT", "/v1/pools/default/volumes/guest.qcow2/data", raw=bytes(4096))
+    assert r[0] == 409 and "in use by a running VM" in error_of(r), r
     d.ok("destroy", "dv")
+    d.ok("vol-resize", "guest.qcow2", "64M", "--pool", "default")
     d.ok("undefine", "dv")
 
 

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -84,11 +85,9 @@ static int upload(const char *vol, const uint8_t *body, size_t len, const size_t
 		code = volume_upload_write(u, body + pos, n, err, sizeof(err));
 		pos += n;
 	}
-	int end = volume_upload_end(u, code == 0, err, sizeof(err));
+	int end = volume_upload_end(u, code == 0, path_of(vol), err, sizeof(err));
 	close(fd);
-	if (!code && !end)
-		assert_int_equal(rename(tmp, path_of(vol)), 0);
-	else
+	if (code || end)
 		unlink(tmp);
 	return code ? code : end;
 }
@@ -254,6 +253,40 @@ static void test_resize_and_probe(void **state)
 	unlink(path_of("top.qcow2"));
 }
 
+/* A volume that a VM has open (vireo-vmm's flock, QEMU's OFD byte locks) is neither resized
+ * nor replaced by an upload. */
+static void test_in_use_refused(void **state)
+{
+	make("busy.img", "raw", 1u << 20);
+	int fd = open(path_of("busy.img"), O_RDONLY);
+	assert_int_equal(flock(fd, LOCK_EX | LOCK_NB), 0);
+	assert_int_equal(volume_resize("t", path_of("busy.img"), 2u << 20, false, err, sizeof(err)),
+			 409);
+	assert_non_null(strstr(err, "vireo-vmm"));
+	close(fd);
+	fd = open(path_of("busy.img"), O_RDONLY);
+	struct flock fl = {.l_type = F_RDLCK, .l_whence = SEEK_SET, .l_start = 201, .l_len = 1};
+	assert_int_equal(fcntl(fd, F_OFD_SETLK, &fl), 0);
+	assert_int_equal(volume_resize("t", path_of("busy.img"), 2u << 20, false, err, sizeof(err)),
+			 409);
+	assert_non_null(strstr(err, "QEMU"));
+	static const size_t one[] = {4096};
+	const char *tmp = path_of("upload.tmp");
+	int tfd = open(tmp, O_RDWR | O_CREAT | O_TRUNC, 0600);
+	struct volume_upload *u = NULL;
+	assert_int_equal(
+		volume_upload_begin("t", path_of("busy.img"), tmp, tfd, &u, err, sizeof(err)), 409);
+	close(tfd);
+	unlink(tmp);
+	close(fd);
+	/* Free again: the resize works, and while an upload runs, a VM could not lock it. */
+	assert_int_equal(volume_resize("t", path_of("busy.img"), 2u << 20, false, err, sizeof(err)),
+			 0);
+	uint8_t body[4096] = {1};
+	assert_int_equal(upload("busy.img", body, sizeof(body), one, 1), 0);
+	unlink(path_of("busy.img"));
+}
+
 int main(void)
 {
 	snprintf(dir, sizeof(dir), "/tmp/vireo-volio-XXXXXX");
@@ -265,6 +298,7 @@ int main(void)
 		cmocka_unit_test(test_upload_image_file),
 		cmocka_unit_test(test_copy_between_formats),
 		cmocka_unit_test(test_resize_and_probe),
+		cmocka_unit_test(test_in_use_refused),
 	};
 	int r = cmocka_run_group_tests(tests, NULL, NULL);
 	rmdir(dir);
