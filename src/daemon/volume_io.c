@@ -423,7 +423,8 @@ struct volume_upload {
 	char tmp_path[PATH_MAX];
 	int fd;
 	enum upload_mode mode;
-	char vol_format[16]; /* of the volume being replaced */
+	char vol_format[16]; /* of the volume being replaced; "" when it does not open: */
+	char open_err[512];  /* why */
 	uint64_t vol_capacity, vol_cluster;
 	char file_format[16]; /* UP_FILE: the header's format */
 	struct bdev *bd;      /* UP_DISK */
@@ -441,12 +442,11 @@ int volume_upload_begin(const char *label, const char *vol_path, const char *tmp
 	int code = lock_unused(label, vol_path, &lock_fd, err, errlen);
 	if (code)
 		return code;
+	/* A volume that does not open (a damaged image) can still be replaced by an image file;
+	 * disk content needs to know its format, so that is refused with the reason, later. */
 	struct bdev *bd = NULL;
-	code = open_volume(label, vol_path, BDEV_NO_BACKING, &bd, err, errlen);
-	if (code) {
-		close(lock_fd);
-		return code;
-	}
+	char open_err[512] = "";
+	open_volume(label, vol_path, BDEV_NO_BACKING, &bd, open_err, sizeof(open_err));
 	struct volume_upload *u = calloc(1, sizeof(*u));
 	if (u)
 		u->buf = malloc(CHUNK);
@@ -464,10 +464,14 @@ int volume_upload_begin(const char *label, const char *vol_path, const char *tmp
 	snprintf(u->label, sizeof(u->label), "%s", label);
 	snprintf(u->tmp_path, sizeof(u->tmp_path), "%s", tmp_path);
 	u->fd = fd;
-	snprintf(u->vol_format, sizeof(u->vol_format), "%s", bdev_format(bd));
-	u->vol_capacity = bdev_size(bd);
-	u->vol_cluster = bdev_cluster_size(bd);
-	bdev_close(bd);
+	if (bd) {
+		snprintf(u->vol_format, sizeof(u->vol_format), "%s", bdev_format(bd));
+		u->vol_capacity = bdev_size(bd);
+		u->vol_cluster = bdev_cluster_size(bd);
+		bdev_close(bd);
+	} else {
+		snprintf(u->open_err, sizeof(u->open_err), "%s", open_err);
+	}
 	*out = u;
 	return 0;
 }
@@ -498,6 +502,12 @@ static int decide(struct volume_upload *u, char *err, size_t errlen)
 		u->mode = UP_FILE;
 		snprintf(u->file_format, sizeof(u->file_format), "%s", probe);
 		return 0;
+	}
+	if (!u->vol_format[0]) {
+		snprintf(err, errlen,
+			 "%s; only an image file (qcow2 or LUKS) can replace it, not disk content",
+			 u->open_err);
+		return 400;
 	}
 	if (strcmp(u->vol_format, "luks") == 0) {
 		snprintf(err, errlen,

@@ -168,6 +168,20 @@ static void test_upload_image_file(void **state)
 	o = NULL;
 	assert_int_equal(volume_describe("t", "v.img", path_of("v.img"), &o, err, sizeof(err)), 0);
 	json_object_put(o);
+	/* A damaged volume: disk content is refused with the reason, an image file replaces it. */
+	int dfd = open(path_of("v.img"), O_WRONLY);
+	assert_int_equal(pwrite(dfd, "\xff\xff\xff\xff", 4, 4), 4);
+	close(dfd);
+	static const size_t big[] = {1 << 20};
+	uint8_t zero[1024] = {0};
+	assert_int_equal(upload("v.img", zero, sizeof(zero), big, 1), 400);
+	assert_non_null(strstr(err, "only an image file"));
+	memset(file + 4, 0, 3); /* version 3 again */
+	file[7] = 3;
+	assert_int_equal(upload("v.img", file, (size_t)st.st_size, big, 1), 0);
+	o = NULL;
+	assert_int_equal(volume_describe("t", "v.img", path_of("v.img"), &o, err, sizeof(err)), 0);
+	json_object_put(o);
 	free(file);
 	unlink(path_of("v.img"));
 	unlink(path_of("img.qcow2"));
