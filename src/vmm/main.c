@@ -203,12 +203,8 @@ int main(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 	vcpu_init_signals();
 
-	if (console_open(&console, &cfg, err, sizeof(err)) < 0) {
-		log_error("%s", err);
-		code = VMM_EXIT_USAGE;
-		goto out;
-	}
-	console_opened = true;
+	/* Before the console: whoever waits for the serial socket finds the
+	 * control socket there too. */
 	if (cfg.control_path) {
 		session.control = control_open(cfg.control_path, vmm_control_commands, &session,
 					       err, sizeof(err));
@@ -218,6 +214,12 @@ int main(int argc, char **argv)
 			goto out;
 		}
 	}
+	if (console_open(&console, &cfg, err, sizeof(err)) < 0) {
+		log_error("%s", err);
+		code = VMM_EXIT_USAGE;
+		goto out;
+	}
+	console_opened = true;
 	if (open_virtio_console(&cfg, &hvc) < 0)
 		goto out;
 	hvc_opened = cfg.nconsoles > 0;
