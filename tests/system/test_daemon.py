@@ -456,6 +456,20 @@ def test_kvm_driver_pause_reset_stats_reattach_power_button(daemon, build_dir, t
     assert i["state"] == "paused" and i["pid"] == pid, i
     d.ok("resume", "k1")
     assert d.ok("domstate", "k1").strip() == "running"
+    # A pause by another client of vireo-vmm's control socket reaches vireod as an event.
+    ctl = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    ctl.settimeout(10)
+    ctl.connect(os.path.join(d.root, "run/vireo/domains/k1/control.sock"))
+    f = ctl.makefile("rwb")
+    for cmd, state in (("pause", "paused"), ("resume", "running")):
+        f.write(json.dumps({"execute": cmd}).encode() + b"\n")
+        f.flush()
+        end = time.time() + 5
+        while d.ok("domstate", "k1").strip() != state:
+            assert time.time() < end, f"domstate not {state} after '{cmd}' on the socket"
+            time.sleep(0.1)
+    ctl.close()
+    assert d.info("k1")["reason"] == "unpaused"
     # domstats: vireo-vmm's own counters of the disk the guest read and wrote.
     s = json.loads(d.ok("domstats", "k1", "--json"))
     assert s["cpu_time_ns"] > 0 and s["vcpu_time_ns"] > 0, s
