@@ -8,6 +8,7 @@
 
 #include <pthread.h>
 #include <stdio.h>
+#include <sys/ioctl.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -200,6 +201,9 @@ static int cmd_stats(void *opaque, struct json_object *args, struct json_object 
 	json_add_int64(o, "cpu_time_ns", clock_ns(CLOCK_PROCESS_CPUTIME_ID));
 	json_add_int64(o, "vcpu_time_ns", vcpu_total);
 	json_object_object_add(o, "vcpus", vcpus);
+	struct kvm_clock_data clock = {0};
+	json_add_int64(o, "guest_clock_ns",
+		       ioctl(s->vm->fd, KVM_GET_CLOCK, &clock) == 0 ? (int64_t)clock.clock : -1);
 	json_add_int64(o, "memory_bytes", (int64_t)s->cfg->memory);
 	json_add_int64(o, "rss_bytes", rss_bytes());
 	json_object_object_add(o, "disks", device_stats(s, true));

@@ -75,11 +75,21 @@ int vm_pause(struct vm *vm, int timeout_ms)
 		vm_resume(vm);
 		return -1;
 	}
+	memset(&vm->clock, 0, sizeof(vm->clock));
+	vm->clock_saved = ioctl(vm->fd, KVM_GET_CLOCK, &vm->clock) == 0;
+	if (!vm->clock_saved)
+		log_debug("KVM_GET_CLOCK: %s (guest time runs on while paused)", strerror(errno));
 	return 0;
 }
 
 void vm_resume(struct vm *vm)
 {
+	if (vm->clock_saved) {
+		struct kvm_clock_data c = {.clock = vm->clock.clock};
+		if (ioctl(vm->fd, KVM_SET_CLOCK, &c) < 0)
+			log_debug("KVM_SET_CLOCK: %s", strerror(errno));
+		vm->clock_saved = false;
+	}
 	pthread_mutex_lock(&vm->pause_lock);
 	atomic_store(&vm->pause_req, false);
 	pthread_cond_broadcast(&vm->pause_cond);

@@ -57,6 +57,10 @@ struct vm {
 	pthread_cond_t pause_cond;
 	atomic_bool pause_req;
 	unsigned parked;
+	/* kvmclock at the pause, set again at resume, so that guest time stands
+	 * still while paused (as QEMU does); clock_saved: clock holds it. */
+	struct kvm_clock_data clock;
+	bool clock_saved;
 	/* GSI routing (PC routes, then MSI routes); see vm_msi_route. */
 	pthread_mutex_t route_lock;
 	struct kvm_irq_routing_entry routes[VM_MAX_ROUTES];

@@ -144,6 +144,9 @@ def test_control_socket_drives_the_guest(paths, tmp_path):
         assert vda["wr_bytes"] >= 512 and vda["flush_reqs"] >= 0, vda
 
         # Paused: the guest's 1 ms port-I/O polling and its vCPU time stop.
+        s = a.ex("stats")
+        t_pause = time.monotonic()
+        assert s["guest_clock_ns"] > 0, s
         assert a.ex("pause") == {}
         a.wait_event("PAUSED")
         b.wait_event("PAUSED")
@@ -159,8 +162,14 @@ def test_control_socket_drives_the_guest(paths, tmp_path):
         assert os.path.getsize(serial) == size1
         assert a.ex("pause") == {}  # already paused: fine, as QMP's stop
 
+        t_resume = time.monotonic()
         assert a.ex("resume") == {}
         b.wait_event("RESUMED")
+        # The guest's clock (kvmclock) stood still while paused, as under QEMU.
+        c = a.ex("stats")["guest_clock_ns"]
+        wall = (time.monotonic() - t_pause) * 1e9
+        paused = (t_resume - t_pause) * 1e9
+        assert c - s["guest_clock_ns"] < wall - paused * 0.8, (s, c, wall, paused)
         time.sleep(0.6)
         r = a.ex("stats")
         assert r["vcpus"][0]["exits_io"] > p2["vcpus"][0]["exits_io"] + 50, (p2, r)
