@@ -139,7 +139,8 @@ static void domain_remove_locked(struct domain *d)
 static void clean_run_dir(const char *run_dir)
 {
 	static const char *const files[] = {"vm.pid",	   "exit",	   "qmp.sock",
-					    "serial.sock", "console.sock", "domain.xml"};
+					    "serial.sock", "console.sock", "control.sock",
+					    "domain.xml"};
 	for (size_t i = 0; i < ARRAY_SIZE(files); i++) {
 		char p[PATH_MAX + 16];
 		snprintf(p, sizeof(p), "%s/%s", run_dir, files[i]);

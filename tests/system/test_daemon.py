@@ -484,6 +484,11 @@ def test_kvm_driver_pause_reset_stats_reattach_power_button(daemon, build_dir, t
     d.ok("shutdown", "k1", "--timeout", "30")
     i = d.info("k1")
     assert i["state"] == "shut off" and i["reason"] == "shutdown", i
+    # destroy is SIGKILL: vireod removes what vireo-vmm left, its control socket included.
+    d.ok("start", "k1")
+    d.ok("destroy", "k1")
+    assert not os.path.exists(os.path.join(d.root, "run/vireo/domains/k1")), \
+        os.listdir(os.path.join(d.root, "run/vireo/domains/k1"))
     d.ok("undefine", "k1")
 
 
