@@ -5,6 +5,7 @@
 #include "common/util.h"
 #include "common/uuid.h"
 #include "daemon/console_relay.h"
+#include "daemon/vmm_events.h"
 #include "daemon/domain_store.h"
 #include "daemon/driver.h"
 #include "daemon/events.h"
@@ -17,6 +18,7 @@
 #include <limits.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -39,8 +41,10 @@ struct domain {
 	struct vm_proc proc;
 	char run_dir[PATH_MAX];
 	struct console_relay *relay;
-	bool stop_requested; /* destroy: the end is no crash */
-	bool reboot_pending; /* reboot: start again after the power-off */
+	struct vmm_events *vmm_events; /* kvm driver: vireo-vmm's own events */
+	atomic_bool events_stopping;   /* vmm_events is being stopped: do not wait for op_lock */
+	bool stop_requested;	       /* destroy: the end is no crash */
+	bool reboot_pending;	       /* reboot: start again after the power-off */
 };
 
 static pthread_mutex_t dm_lock = PTHREAD_MUTEX_INITIALIZER;
@@ -135,7 +139,8 @@ static void domain_remove_locked(struct domain *d)
 static void clean_run_dir(const char *run_dir)
 {
 	static const char *const files[] = {"vm.pid",	   "exit",	   "qmp.sock",
-					    "serial.sock", "console.sock", "domain.xml"};
+					    "serial.sock", "console.sock", "control.sock",
+					    "domain.xml"};
 	for (size_t i = 0; i < ARRAY_SIZE(files); i++) {
 		char p[PATH_MAX + 16];
 		snprintf(p, sizeof(p), "%s/%s", run_dir, files[i]);
@@ -153,6 +158,76 @@ static struct driver_ctx ctx_of(const struct domain *d)
 }
 
 static int do_start(struct domain *d, char *err, size_t errlen);
+
+static void sleep_ms(int ms);
+
+/* What vireo-vmm did without vireod asking (a client of its control socket
+ * paused it, the guest reset itself) becomes the domain's state and the
+ * same events vireod's own operations give.  Runs on the listener thread;
+ * during an operation on the domain it waits, and then finds the state
+ * already recorded by the operation. */
+static void on_vmm_event(void *opaque, const char *event, const char *reason)
+{
+	struct domain *d = opaque;
+	while (pthread_mutex_trylock(&d->op_lock) != 0) {
+		if (atomic_load(&d->events_stopping))
+			return;
+		sleep_ms(10);
+	}
+	const char *ev = NULL, *detail = NULL;
+	char name[DOMAIN_NAME_MAX + 1];
+	pthread_mutex_lock(&dm_lock);
+	snprintf(name, sizeof(name), "%s", d->def->name);
+	if (strcmp(event, "PAUSED") == 0 && d->state == DOM_RUNNING) {
+		d->state = DOM_PAUSED;
+		snprintf(d->reason, sizeof(d->reason), "paused on vireo-vmm's control socket");
+		ev = "suspended";
+		detail = "control socket";
+	} else if (strcmp(event, "RESUMED") == 0 && d->state == DOM_PAUSED) {
+		d->state = DOM_RUNNING;
+		snprintf(d->reason, sizeof(d->reason), "unpaused");
+		ev = "resumed";
+		detail = "control socket";
+	} else if (strcmp(event, "RESET") == 0 && reason && strcmp(reason, "host-reset") != 0) {
+		ev = "reset";
+		detail = reason; /* the guest's own: "reset", "triple-fault" */
+	}
+	pthread_mutex_unlock(&dm_lock);
+	pthread_mutex_unlock(&d->op_lock);
+	if (ev) {
+		log_info("domain '%s': %s (%s)", name, ev, detail);
+		events_emit(name, ev, detail);
+	}
+}
+
+/* The kvm driver's VMs: listen to their events (RUN/control.sock). */
+static void vmm_events_begin(struct domain *d, const struct domain_def *def)
+{
+	char p[PATH_MAX + 16], err[256];
+	if (def->type != DOMAIN_TYPE_KVM)
+		return;
+	snprintf(p, sizeof(p), "%s/control.sock", d->run_dir);
+	if (access(p, F_OK) != 0)
+		return; /* started by an older vireod */
+	atomic_store(&d->events_stopping, false);
+	struct vmm_events *e = vmm_events_start(p, on_vmm_event, d, err, sizeof(err));
+	if (!e)
+		log_warn("domain '%s': no events from vireo-vmm: %s", def->name, err);
+	pthread_mutex_lock(&dm_lock);
+	d->vmm_events = e;
+	pthread_mutex_unlock(&dm_lock);
+}
+
+/* Called without dm_lock (the listener may wait for it). */
+static void vmm_events_end(struct domain *d)
+{
+	pthread_mutex_lock(&dm_lock);
+	struct vmm_events *e = d->vmm_events;
+	d->vmm_events = NULL;
+	pthread_mutex_unlock(&dm_lock);
+	atomic_store(&d->events_stopping, true);
+	vmm_events_stop(e);
+}
 
 /* The VM process ended: record why, tidy up, and apply on_poweroff /
  * on_crash / a pending reboot.  Called with op_lock held. */
@@ -192,6 +267,7 @@ static void handle_exit(struct domain *d)
 	snprintf(name, sizeof(name), "%s", d->def->name);
 	snprintf(reason, sizeof(reason), "%s", d->reason);
 	pthread_mutex_unlock(&dm_lock);
+	vmm_events_end(d);
 	console_relay_stop(relay);
 	clean_run_dir(d->run_dir);
 	net_domain_detach(def);
@@ -421,6 +497,7 @@ static int do_start(struct domain *d, char *err, size_t errlen)
 	pthread_mutex_unlock(&dm_lock);
 	domain_log(def, "running, pid %d", (int)proc.pid);
 	log_info("domain '%s' started (pid %d)", def->name, (int)proc.pid);
+	vmm_events_begin(d, live);
 	events_emit(def->name, "started", drv->name);
 	return 200;
 }
@@ -983,6 +1060,7 @@ static void reattach(struct domain *d)
 		log_warn("domain '%s': no console: %s", d->def->name, err);
 	d->state = st;
 	snprintf(d->reason, sizeof(d->reason), "re-attached");
+	vmm_events_begin(d, c.def);
 	log_info("domain '%s': re-attached to its VM (pid %d, %s)", d->def->name, (int)proc.pid,
 		 state_name(st));
 	domain_log(c.def, "re-attached after a vireod restart (pid %d)", (int)proc.pid);
@@ -1039,6 +1117,11 @@ void domains_shutdown(void)
 		pthread_join(monitor_thread, NULL);
 		monitor_running = false;
 	}
+	pthread_mutex_lock(&dm_lock);
+	struct domain *list = domains;
+	pthread_mutex_unlock(&dm_lock);
+	for (struct domain *d = list; d; d = d->next)
+		vmm_events_end(d);
 	pthread_mutex_lock(&dm_lock);
 	for (struct domain *d = domains; d; d = d->next) {
 		console_relay_stop(d->relay);

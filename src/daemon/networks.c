@@ -725,45 +725,78 @@ void net_tap_name(const char *domain, unsigned index, char out[16])
 	snprintf(out, 16, "vt%08xn%u", h, index % 100);
 }
 
+/* The bridge of an <interface type='network'>: its network must be active,
+ * and vireod root (it makes the tap). */
+static int network_bridge(const struct nic_def *nic, unsigned i, char br[16], char *err,
+			  size_t errlen)
+{
+	pthread_mutex_lock(&lock);
+	struct network *n = find_locked(nic->source);
+	bool act = n && n->active;
+	if (n)
+		snprintf(br, 16, "%s", n->def->bridge);
+	pthread_mutex_unlock(&lock);
+	if (!n || !act) {
+		snprintf(err, errlen, "interface %u: network '%s' %s", i, nic->source,
+			 n ? "is not active: 'vireo net-start' it first"
+			   : "not found ('vireo net-list --all' shows the networks)");
+		return -1;
+	}
+	if (geteuid() != 0) {
+		snprintf(err, errlen,
+			 "interface %u: network '%s': its tap device needs vireod to run as "
+			 "root; without root use <interface type='bridge'> "
+			 "(qemu-bridge-helper)",
+			 i, nic->source);
+		return -1;
+	}
+	return 0;
+}
+
+/* The qemu driver's bridge NICs get their tap from qemu-bridge-helper. */
+static bool vireod_makes_tap(const struct domain_def *def, const struct nic_def *nic)
+{
+	return nic->type == NIC_NETWORK || def->type == DOMAIN_TYPE_KVM;
+}
+
 int net_domain_attach(const struct domain_def *def, char *err, size_t errlen)
 {
 	for (unsigned i = 0; i < def->nnics; i++) {
 		const struct nic_def *nic = &def->nics[i];
-		if (nic->type != NIC_NETWORK)
+		if (!vireod_makes_tap(def, nic))
 			continue;
 		char br[16], tap[16], what[128];
-		pthread_mutex_lock(&lock);
-		struct network *n = find_locked(nic->source);
-		bool act = n && n->active;
-		if (n)
-			snprintf(br, sizeof(br), "%s", n->def->bridge);
-		pthread_mutex_unlock(&lock);
-		if (!n || !act) {
-			snprintf(err, errlen, "interface %u: network '%s' %s", i, nic->source,
-				 n ? "is not active: 'vireo net-start' it first"
-				   : "not found ('vireo net-list --all' shows the networks)");
+		if (nic->type == NIC_BRIDGE) {
+			snprintf(br, sizeof(br), "%s", nic->source);
+			if (strlen(nic->source) >= sizeof(br) || !is_bridge(br)) {
+				snprintf(err, errlen,
+					 "interface %u: '%s' is not a bridge on this host (ip link "
+					 "add NAME type bridge makes one)",
+					 i, nic->source);
+				goto fail;
+			}
+			if (geteuid() != 0) {
+				snprintf(err, errlen,
+					 "interface %u: bridge '%s': the kvm driver's tap needs "
+					 "vireod to run as root",
+					 i, nic->source);
+				goto fail;
+			}
+		} else if (network_bridge(nic, i, br, err, errlen) < 0) {
 			goto fail;
 		}
-		if (geteuid() != 0) {
-			snprintf(
-				err, errlen,
-				"interface %u: network '%s': its tap device needs vireod to run as "
-				"root; without root use <interface type='bridge'> "
-				"(qemu-bridge-helper)",
-				i, nic->source);
-			goto fail;
-		}
+		const char *kind = nic->type == NIC_BRIDGE ? "bridge" : "network";
 		net_tap_name(def->name, i, tap);
 		char e[512];
 		if (iface_exists(tap))
 			run(NULL, e, sizeof(e), "ip", "ip", "link", "del", tap, NULL);
-		snprintf(what, sizeof(what), "interface %u: network '%s': ip tuntap add %s", i,
+		snprintf(what, sizeof(what), "interface %u: %s '%s': ip tuntap add %s", i, kind,
 			 nic->source, tap);
 		if (run(NULL, err, errlen, what, "ip", "tuntap", "add", "dev", tap, "mode", "tap",
 			"vnet_hdr", NULL) < 0)
 			goto fail;
-		snprintf(what, sizeof(what), "interface %u: network '%s': ip link set %s master %s",
-			 i, nic->source, tap, br);
+		snprintf(what, sizeof(what), "interface %u: %s '%s': ip link set %s master %s", i,
+			 kind, nic->source, tap, br);
 		if (run(NULL, err, errlen, what, "ip", "link", "set", tap, "master", br, "up",
 			NULL) < 0)
 			goto fail;
@@ -777,7 +810,7 @@ fail:
 void net_domain_detach(const struct domain_def *def)
 {
 	for (unsigned i = 0; i < def->nnics; i++) {
-		if (def->nics[i].type != NIC_NETWORK)
+		if (!vireod_makes_tap(def, &def->nics[i]))
 			continue;
 		char tap[16], e[256];
 		net_tap_name(def->name, i, tap);
@@ -810,7 +843,7 @@ struct json_object *net_domain_stats(const struct domain_def *def)
 		json_add_string(o, "name", name);
 		json_add_string(o, "type", nic->type == NIC_NETWORK ? "network" : "bridge");
 		json_add_string(o, "source", nic->source);
-		if (nic->type == NIC_NETWORK) {
+		if (vireod_makes_tap(def, nic)) {
 			net_tap_name(def->name, i, tap);
 			json_add_string(o, "tap", tap);
 			json_add_int64(o, "rx_bytes", tap_counter(tap, "tx_bytes"));

@@ -15,6 +15,7 @@
 #define QMP_LINE_MAX (256 * 1024)
 
 struct qmp_conn {
+	const char *peer; /* "QEMU" or "vireo-vmm", for messages */
 	int fd;
 	char *buf;
 	size_t len;
@@ -61,7 +62,7 @@ static struct json_object *read_msg(struct qmp_conn *c, char *err, size_t errlen
 		}
 		ssize_t n = read(c->fd, c->buf + c->len, QMP_LINE_MAX - c->len);
 		if (n <= 0) {
-			snprintf(err, errlen, "QMP: connection closed by QEMU");
+			snprintf(err, errlen, "QMP: connection closed by %s", c->peer);
 			return NULL;
 		}
 		c->len += (size_t)n;
@@ -83,7 +84,7 @@ static struct json_object *read_reply(struct qmp_conn *c, char *err, size_t errl
 		}
 		if (json_object_object_get_ex(m, "error", &v)) {
 			const char *desc = json_get_string(v, "desc");
-			snprintf(err, errlen, "QEMU: %s", desc ? desc : "error");
+			snprintf(err, errlen, "%s: %s", c->peer, desc ? desc : "error");
 			json_object_put(m);
 			return NULL;
 		}
@@ -111,8 +112,9 @@ static int send_cmd(struct qmp_conn *c, const char *command, struct json_object 
 	return r;
 }
 
-struct json_object *qmp_execute(const char *path, const char *command, struct json_object *args,
-				int timeout_ms, char *err, size_t errlen)
+static struct json_object *execute(const char *peer, const char *path, const char *command,
+				   struct json_object *args, int timeout_ms, char *err,
+				   size_t errlen)
 {
 	struct sockaddr_un sa = {.sun_family = AF_UNIX};
 	if (strlen(path) >= sizeof(sa.sun_path)) {
@@ -120,7 +122,7 @@ struct json_object *qmp_execute(const char *path, const char *command, struct js
 		return NULL;
 	}
 	strcpy(sa.sun_path, path);
-	struct qmp_conn c = {.fd = -1};
+	struct qmp_conn c = {.fd = -1, .peer = peer};
 	clock_gettime(CLOCK_MONOTONIC, &c.deadline);
 	c.deadline.tv_sec += timeout_ms / 1000;
 	c.deadline.tv_nsec += (long)(timeout_ms % 1000) * 1000000;
@@ -136,8 +138,8 @@ struct json_object *qmp_execute(const char *path, const char *command, struct js
 	}
 	c.fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (c.fd < 0 || connect(c.fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
-		snprintf(err, errlen, "cannot connect to QEMU's QMP socket %s: %s", path,
-			 strerror(errno));
+		snprintf(err, errlen, "cannot connect to %s's %s socket %s: %s", peer,
+			 strcmp(peer, "QEMU") ? "control" : "QMP", path, strerror(errno));
 		goto out;
 	}
 	greeting = read_msg(&c, err, errlen);
@@ -165,4 +167,17 @@ out:
 		close(c.fd);
 	free(c.buf);
 	return ret;
+}
+
+struct json_object *qmp_execute(const char *path, const char *command, struct json_object *args,
+				int timeout_ms, char *err, size_t errlen)
+{
+	return execute("QEMU", path, command, args, timeout_ms, err, errlen);
+}
+
+struct json_object *vmm_control_execute(const char *path, const char *command,
+					struct json_object *args, int timeout_ms, char *err,
+					size_t errlen)
+{
+	return execute("vireo-vmm", path, command, args, timeout_ms, err, errlen);
 }

@@ -13,4 +13,10 @@
 struct json_object *qmp_execute(const char *path, const char *command, struct json_object *args,
 				int timeout_ms, char *err, size_t errlen);
 
+/* The same with vireo-vmm's control socket (--control), which speaks this
+ * protocol too (docs/control.md); messages name vireo-vmm. */
+struct json_object *vmm_control_execute(const char *path, const char *command,
+					struct json_object *args, int timeout_ms, char *err,
+					size_t errlen);
+
 #endif

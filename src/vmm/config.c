@@ -43,6 +43,8 @@ const char config_usage[] =
 	"                      virtio-net on a tap device: NAME is created or attached (needs\n"
 	"                      CAP_NET_ADMIN), or an open tap fd is used (repeatable)\n"
 	"Other:\n"
+	"  --control PATH      control socket (JSON lines, QMP-like: status, pause, resume,\n"
+	"                      powerdown, reset, quit, stats; events; docs/control.md)\n"
 	"  --stats             print exit counts, timings and peak memory when the VM ends\n"
 	"  --log-level LEVEL   error, warn, info (default) or debug\n"
 	"  --kvm-device PATH   KVM device (default /dev/kvm)\n"
@@ -58,7 +60,7 @@ const char config_usage[] =
 	"  2  bad arguments or unusable input (kernel, initrd, firmware, memory size, disk, tap)\n"
 	"  3  the guest reset itself and --no-reboot was given\n"
 	"  4  the guest triple-faulted and --no-reboot was given\n"
-	"  5  stopped from outside (Ctrl-A x, SIGINT, a second SIGTERM)\n";
+	"  5  stopped from outside (Ctrl-A x, SIGINT, a second SIGTERM, \"quit\" on --control)\n";
 
 enum {
 	OPT_KERNEL = 256,
@@ -76,6 +78,7 @@ enum {
 	OPT_RNG,
 	OPT_CONSOLE,
 	OPT_NET,
+	OPT_CONTROL,
 };
 
 static const struct option long_options[] = {
@@ -94,6 +97,7 @@ static const struct option long_options[] = {
 	{"rng", optional_argument, NULL, OPT_RNG},
 	{"console", required_argument, NULL, OPT_CONSOLE},
 	{"net", required_argument, NULL, OPT_NET},
+	{"control", required_argument, NULL, OPT_CONTROL},
 	{"help", no_argument, NULL, 'h'},
 	{"version", no_argument, NULL, 'V'},
 	{NULL, 0, NULL, 0},
@@ -447,6 +451,7 @@ int config_parse(struct vmm_config *cfg, int argc, char **argv, char *err, size_
 			if (parse_net(cfg, optarg, err, errlen) < 0)
 				return -1;
 			break;
+		case OPT_CONTROL: cfg->control_path = optarg; break;
 		case 'h': cfg->help = true; return 0;
 		case 'V': cfg->version = true; return 0;
 		case ':':

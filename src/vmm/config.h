@@ -45,6 +45,7 @@ struct vmm_config {
 	bool stats;
 	int log_level; /* enum log_level */
 	const char *kvm_path;
+	const char *control_path; /* --control: the control socket (control.h) */
 	bool help, version;
 
 	/* virtio devices, each kind in its array, all in command-line order. */

@@ -3,6 +3,7 @@
 #include "common/util.h"
 #include "config.h"
 #include "console.h"
+#include "control_commands.h"
 #include "exit_codes.h"
 #include "kvm.h"
 #include "boot/firmware.h"
@@ -162,6 +163,7 @@ int main(int argc, char **argv)
 	struct console hvc = {.out_fd = -1, .in_fd = -1, .listen_fd = -1, .pty_slave = -1};
 	bool hvc_opened = false;
 	int sfd = -1;
+	struct vmm_session session = {.cfg = &cfg};
 
 	if (cfg.kernel &&
 	    load_file("kernel", cfg.kernel, KERNEL_MAX_SIZE, &kernel, &kernel_size) < 0)
@@ -201,6 +203,17 @@ int main(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 	vcpu_init_signals();
 
+	/* Before the console: whoever waits for the serial socket finds the
+	 * control socket there too. */
+	if (cfg.control_path) {
+		session.control = control_open(cfg.control_path, vmm_control_commands, &session,
+					       err, sizeof(err));
+		if (!session.control) {
+			log_error("%s", err);
+			code = VMM_EXIT_USAGE;
+			goto out;
+		}
+	}
 	if (console_open(&console, &cfg, err, sizeof(err)) < 0) {
 		log_error("%s", err);
 		code = VMM_EXIT_USAGE;
@@ -233,14 +246,36 @@ int main(int argc, char **argv)
 			vm_destroy(&vm);
 			break;
 		}
+		vm.control = session.control;
+		session.vm = &vm;
+		session.boots = boots;
+		session.powerdown = false;
+		atomic_store(&vm.pause_req, session.paused); /* a paused VM stays paused */
 		enum vm_stop_reason why = vm_run(&vm, sfd);
+		session.vm = NULL;
 		if (cfg.stats)
 			print_stats(&vm, t0, boots);
 		vm_destroy(&vm);
-		if ((why == VM_STOP_RESET || why == VM_STOP_TRIPLE_FAULT) && !cfg.no_reboot) {
-			log_info("the guest %s: rebooting",
-				 why == VM_STOP_RESET ? "reset itself" : "triple-faulted");
+		if (why == VM_STOP_HOST_RESET ||
+		    ((why == VM_STOP_RESET || why == VM_STOP_TRIPLE_FAULT) && !cfg.no_reboot)) {
+			log_info("the %s: rebooting",
+				 why == VM_STOP_HOST_RESET ? "VM was reset from the control socket"
+				 : why == VM_STOP_RESET	   ? "guest reset itself"
+							   : "guest triple-faulted");
+			if (session.control) {
+				struct json_object *d = json_object_new_object();
+				json_object_object_add(
+					d, "reason",
+					json_object_new_string(vmm_stop_reason_name(why)));
+				control_event(session.control, "RESET", d);
+			}
 			continue;
+		}
+		if (session.control) {
+			struct json_object *d = json_object_new_object();
+			json_object_object_add(d, "reason",
+					       json_object_new_string(vmm_stop_reason_name(why)));
+			control_event(session.control, "SHUTDOWN", d);
 		}
 		code = why == VM_STOP_POWEROFF	     ? VMM_EXIT_POWEROFF
 		       : why == VM_STOP_RESET	     ? VMM_EXIT_RESET
@@ -250,6 +285,10 @@ int main(int argc, char **argv)
 		break;
 	}
 out:
+	if (session.control) {
+		control_flush(session.control, 1000);
+		control_close(session.control);
+	}
 	close_taps(&cfg);
 	vm_set_hvc_console(NULL);
 	if (hvc_opened)

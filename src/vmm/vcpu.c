@@ -299,6 +299,10 @@ static void *vcpu_thread(void *arg)
 	pthread_setname_np(pthread_self(), name);
 
 	while (vm_running(vm)) {
+		if (atomic_load(&vm->pause_req)) {
+			vm_park_vcpu(vm);
+			continue;
+		}
 		unsigned gen = atomic_load(&vm->dump_generation);
 		if (gen != v->dump_seen) {
 			v->dump_seen = gen;

@@ -6,6 +6,7 @@
 #include "exit_codes.h"
 #include "layout.h"
 #include "boot/firmware.h"
+#include "control.h"
 #include "iothread.h"
 
 #include <errno.h>
@@ -16,6 +17,7 @@
 #include <sys/eventfd.h>
 #include <sys/ioctl.h>
 #include <sys/signalfd.h>
+#include <time.h>
 #include <unistd.h>
 
 void vm_wake(struct vm *vm)
@@ -32,7 +34,66 @@ void vm_request_stop(struct vm *vm, enum vm_stop_reason reason)
 		return;
 	for (unsigned i = 0; i < vm->nvcpus; i++)
 		vcpu_kick(&vm->vcpus[i]);
+	/* Parked vCPUs must see the stop too. */
+	pthread_mutex_lock(&vm->pause_lock);
+	pthread_cond_broadcast(&vm->pause_cond);
+	pthread_mutex_unlock(&vm->pause_lock);
 	vm_wake(vm);
+}
+
+void vm_park_vcpu(struct vm *vm)
+{
+	pthread_mutex_lock(&vm->pause_lock);
+	vm->parked++;
+	pthread_cond_broadcast(&vm->pause_cond);
+	while (atomic_load(&vm->pause_req) && vm_running(vm))
+		pthread_cond_wait(&vm->pause_cond, &vm->pause_lock);
+	vm->parked--;
+	pthread_mutex_unlock(&vm->pause_lock);
+}
+
+int vm_pause(struct vm *vm, int timeout_ms)
+{
+	atomic_store(&vm->pause_req, true);
+	for (unsigned i = 0; i < vm->nvcpus; i++)
+		vcpu_kick(&vm->vcpus[i]);
+	struct timespec until;
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += timeout_ms / 1000;
+	until.tv_nsec += (long)(timeout_ms % 1000) * 1000000;
+	if (until.tv_nsec >= 1000000000) {
+		until.tv_sec++;
+		until.tv_nsec -= 1000000000;
+	}
+	int r = 0;
+	pthread_mutex_lock(&vm->pause_lock);
+	while (vm->parked < vm->nvcpus && vm_running(vm) && r == 0)
+		r = pthread_cond_timedwait(&vm->pause_cond, &vm->pause_lock, &until);
+	bool all = vm->parked == vm->nvcpus && vm_running(vm);
+	pthread_mutex_unlock(&vm->pause_lock);
+	if (!all) {
+		vm_resume(vm);
+		return -1;
+	}
+	memset(&vm->clock, 0, sizeof(vm->clock));
+	vm->clock_saved = ioctl(vm->fd, KVM_GET_CLOCK, &vm->clock) == 0;
+	if (!vm->clock_saved)
+		log_debug("KVM_GET_CLOCK: %s (guest time runs on while paused)", strerror(errno));
+	return 0;
+}
+
+void vm_resume(struct vm *vm)
+{
+	if (vm->clock_saved) {
+		struct kvm_clock_data c = {.clock = vm->clock.clock};
+		if (ioctl(vm->fd, KVM_SET_CLOCK, &c) < 0)
+			log_debug("KVM_SET_CLOCK: %s", strerror(errno));
+		vm->clock_saved = false;
+	}
+	pthread_mutex_lock(&vm->pause_lock);
+	atomic_store(&vm->pause_req, false);
+	pthread_cond_broadcast(&vm->pause_cond);
+	pthread_mutex_unlock(&vm->pause_lock);
 }
 
 void vm_set_irq(void *opaque, uint32_t gsi, int level)
@@ -212,6 +273,8 @@ int vm_create(struct vm *vm, const struct vmm_config *cfg, struct kvm_host *kvm,
 	vm->hvc = hvc_console;
 	vm->fd = vm->wake_fd = -1;
 	pthread_mutex_init(&vm->route_lock, NULL);
+	pthread_mutex_init(&vm->pause_lock, NULL);
+	pthread_cond_init(&vm->pause_cond, NULL);
 	atomic_init(&vm->stop_reason, VM_RUNNING);
 	bus_init(&vm->pio, "port");
 	bus_init(&vm->mmio, "MMIO");
@@ -362,7 +425,7 @@ enum vm_stop_reason vm_run(struct vm *vm, int signal_fd)
 	}
 	struct console *con = vm->console;
 	while (vm_running(vm)) {
-		struct pollfd pfd[6];
+		struct pollfd pfd[6 + 1 + CONTROL_MAX_CLIENTS];
 		nfds_t n = 0;
 		pfd[n++] = (struct pollfd){.fd = vm->wake_fd, .events = POLLIN};
 		pfd[n++] = (struct pollfd){.fd = signal_fd, .events = POLLIN};
@@ -377,6 +440,10 @@ enum vm_stop_reason vm_run(struct vm *vm, int signal_fd)
 			pfd[n++] = (struct pollfd){.fd = hvc_in, .events = POLLIN};
 		if (hvc_listen >= 0)
 			pfd[n++] = (struct pollfd){.fd = hvc_listen, .events = POLLIN};
+		nfds_t ctl_first = n;
+		if (vm->control)
+			n += control_poll_fds(vm->control, pfd + n,
+					      (unsigned)(sizeof(pfd) / sizeof(pfd[0]) - n));
 		if (poll(pfd, n, -1) < 0) {
 			if (errno == EINTR)
 				continue;
@@ -384,7 +451,7 @@ enum vm_stop_reason vm_run(struct vm *vm, int signal_fd)
 			vm_request_stop(vm, VM_STOP_ERROR);
 			break;
 		}
-		for (nfds_t i = 0; i < n; i++) {
+		for (nfds_t i = 0; i < ctl_first; i++) {
 			if (!pfd[i].revents)
 				continue;
 			if (pfd[i].fd == vm->wake_fd) {
@@ -414,6 +481,9 @@ enum vm_stop_reason vm_run(struct vm *vm, int signal_fd)
 				console_accept(vm->hvc);
 			}
 		}
+		/* Last: a command may stop the VM or change the fds above. */
+		if (vm->control)
+			control_handle(vm->control, pfd + ctl_first, (unsigned)(n - ctl_first));
 	}
 	for (unsigned i = 0; i < vm->nvcpus; i++)
 		vcpu_kick(&vm->vcpus[i]);
@@ -444,4 +514,6 @@ void vm_destroy(struct vm *vm)
 	vm->supported_cpuid = NULL;
 	vm->fd = vm->wake_fd = -1;
 	pthread_mutex_destroy(&vm->route_lock);
+	pthread_mutex_destroy(&vm->pause_lock);
+	pthread_cond_destroy(&vm->pause_cond);
 }

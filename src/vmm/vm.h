@@ -24,7 +24,8 @@ enum vm_stop_reason {
 	VM_STOP_POWEROFF,     /* ACPI S5 */
 	VM_STOP_RESET,	      /* i8042 reset line, KVM reset event */
 	VM_STOP_TRIPLE_FAULT, /* KVM_EXIT_SHUTDOWN */
-	VM_STOP_QUIT,	      /* Ctrl-A x, SIGINT, second SIGTERM */
+	VM_STOP_QUIT,	      /* Ctrl-A x, SIGINT, second SIGTERM, "quit" */
+	VM_STOP_HOST_RESET,   /* "reset" on the control socket: reboots even with --no-reboot */
 	VM_STOP_ERROR,	      /* an internal error, already logged */
 };
 
@@ -46,9 +47,20 @@ struct vm {
 	struct boot_image boot;
 	atomic_int stop_reason;
 	atomic_uint dump_generation;
-	int wake_fd;	     /* eventfd: the main loop has something to look at */
-	struct console *hvc; /* --console backend (virtio-console), or NULL */
-	struct iothread *io; /* device work (virtio queues, disk completions) */
+	int wake_fd;		 /* eventfd: the main loop has something to look at */
+	struct console *hvc;	 /* --console backend (virtio-console), or NULL */
+	struct iothread *io;	 /* device work (virtio queues, disk completions) */
+	struct control *control; /* --control, served by vm_run's loop; or NULL */
+	/* Pause: vCPUs park at the top of their loop while pause_req is set;
+	 * `parked` counts them (pause_lock). */
+	pthread_mutex_t pause_lock;
+	pthread_cond_t pause_cond;
+	atomic_bool pause_req;
+	unsigned parked;
+	/* kvmclock at the pause, set again at resume, so that guest time stands
+	 * still while paused (as QEMU does); clock_saved: clock holds it. */
+	struct kvm_clock_data clock;
+	bool clock_saved;
 	/* GSI routing (PC routes, then MSI routes); see vm_msi_route. */
 	pthread_mutex_t route_lock;
 	struct kvm_irq_routing_entry routes[VM_MAX_ROUTES];
@@ -74,6 +86,18 @@ static inline bool vm_running(struct vm *vm)
 {
 	return atomic_load_explicit(&vm->stop_reason, memory_order_acquire) == VM_RUNNING;
 }
+
+/* Stop every vCPU (kicked out of KVM_RUN and parked) and return once all
+ * are parked: 0, or -1 when they did not within timeout_ms (the VM is then
+ * resumed) or the VM is stopping.  Main thread only. */
+int vm_pause(struct vm *vm, int timeout_ms);
+
+/* Let parked vCPUs run again (also before vm_run: start paused with
+ * vm->pause_req set). */
+void vm_resume(struct vm *vm);
+
+/* From a vCPU thread: wait here while the VM is paused. */
+void vm_park_vcpu(struct vm *vm);
 
 /* Raise or lower a GSI (irq_line callback). */
 void vm_set_irq(void *vm, uint32_t gsi, int level);

@@ -421,7 +421,7 @@ def test_edit_validates(daemon, linux_guest):
     d.ok("undefine", "ed")
 
 
-def test_kvm_driver_power_button_and_clear_refusals(daemon, build_dir, tmp_path):
+def test_kvm_driver_pause_reset_stats_reattach_power_button(daemon, build_dir, tmp_path):
     elf = os.path.join(build_dir, "guest/vireo-test-guest.elf")
     if not os.access("/dev/kvm", os.R_OK | os.W_OK):
         pytest.skip("/dev/kvm is not usable here")
@@ -430,7 +430,8 @@ def test_kvm_driver_power_button_and_clear_refusals(daemon, build_dir, tmp_path)
     disk = tmp_path / "k1.img"
     disk.write_bytes(bytes(1 << 20))
     xml = f"""<domain type='kvm'><name>k1</name><memory unit='MiB'>64</memory>
-      <os><type>hvm</type><kernel>{elf}</kernel><cmdline>cpus=1 mem=64M powerbutton</cmdline></os>
+      <os><type>hvm</type><kernel>{elf}</kernel>
+      <cmdline>cpus=1 mem=64M virtio-blk powerbutton</cmdline></os>
       <devices><disk type='file' device='disk'><driver name='qemu' type='raw'/>
       <source file='{disk}'/><target dev='vda' bus='virtio'/></disk>
       <rng model='virtio'><backend model='random'>/dev/urandom</backend></rng></devices>
@@ -442,14 +443,52 @@ def test_kvm_driver_power_button_and_clear_refusals(daemon, build_dir, tmp_path)
     # The disk and the rng reach vireo-vmm as virtio-pci functions beside the host bridge.
     d.wait_console("k1", "type-1 and ECAM agree on 3 functions", timeout=60)
     d.wait_console("k1", "waiting for power button", timeout=60)
-    r = d.api("POST", "/v1/domains/k1/suspend")
-    assert r[0] == 501 and "not supported by the kvm driver yet" in error_of(r), r
-    rc, _, err = d.vireo("resume", "k1")
-    assert rc == 1 and "not paused" in err
-    # shutdown is SIGTERM, which presses vireo-vmm's ACPI power button.
+    # Pause and resume go through vireo-vmm's control socket.
+    d.ok("suspend", "k1")
+    assert d.ok("domstate", "k1").strip() == "paused"
+    rc, _, err = d.vireo("suspend", "k1")
+    assert rc == 1 and "already paused" in err, err
+    # A paused VM stays paused over a vireod restart: the state comes from the VMM.
+    pid = d.info("k1")["pid"]
+    d.kill9()
+    d.start()
+    i = d.info("k1")
+    assert i["state"] == "paused" and i["pid"] == pid, i
+    d.ok("resume", "k1")
+    assert d.ok("domstate", "k1").strip() == "running"
+    # A pause by another client of vireo-vmm's control socket reaches vireod as an event.
+    ctl = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    ctl.settimeout(10)
+    ctl.connect(os.path.join(d.root, "run/vireo/domains/k1/control.sock"))
+    f = ctl.makefile("rwb")
+    for cmd, state in (("pause", "paused"), ("resume", "running")):
+        f.write(json.dumps({"execute": cmd}).encode() + b"\n")
+        f.flush()
+        end = time.time() + 5
+        while d.ok("domstate", "k1").strip() != state:
+            assert time.time() < end, f"domstate not {state} after '{cmd}' on the socket"
+            time.sleep(0.1)
+    ctl.close()
+    assert d.info("k1")["reason"] == "unpaused"
+    # domstats: vireo-vmm's own counters of the disk the guest read and wrote.
+    s = json.loads(d.ok("domstats", "k1", "--json"))
+    assert s["cpu_time_ns"] > 0 and s["vcpu_time_ns"] > 0, s
+    vda = s["disks"][0]
+    assert vda["target"] == "vda" and vda["rd_reqs"] > 0 and vda["wr_reqs"] > 0, s
+    assert vda["rd_bytes"] >= 512 and vda["wr_bytes"] >= 512, s
+    # reset: the guest boots again in the same process.
+    d.ok("reset", "k1")
+    d.wait_console("k1", "waiting for power button", count=2, timeout=60)
+    assert d.info("k1")["pid"] == pid
+    # shutdown presses vireo-vmm's ACPI power button.
     d.ok("shutdown", "k1", "--timeout", "30")
     i = d.info("k1")
     assert i["state"] == "shut off" and i["reason"] == "shutdown", i
+    # destroy is SIGKILL: vireod removes what vireo-vmm left, its control socket included.
+    d.ok("start", "k1")
+    d.ok("destroy", "k1")
+    assert not os.path.exists(os.path.join(d.root, "run/vireo/domains/k1")), \
+        os.listdir(os.path.join(d.root, "run/vireo/domains/k1"))
     d.ok("undefine", "k1")
 
 

@@ -1,9 +1,11 @@
 """vireod + vireo end to end with the kvm driver (vireo-vmm) and the Linux test guest, in the
 target (the KVM test box, and the host too when it has hardware KVM): define a type='kvm'
-domain with a raw virtio disk, start it, reach the guest's shell on the console log, kill -9
-vireod and start it again (the VM is re-attached: same pid, console relayed again), ACPI
-shutdown through the guest's acpid, undefine.  The box has busybox sh only, so the scenario is
-a shell script; its "STEP:" lines say how far it got.
+domain with a raw virtio disk, start it, reach the guest's shell on the console log, suspend
+it (paused, its vCPU time stops), kill -9 vireod and start it again (the VM is re-attached:
+same pid, still paused as its control socket says, console relayed again), resume, domstats
+(cpu time, the disk's counters from vireo-vmm), reset (the guest boots again in the same
+process), ACPI shutdown through the guest's acpid, undefine.  The box has busybox sh only, so
+the scenario is a shell script; its "STEP:" lines say how far it got.
 """
 
 from __future__ import annotations
@@ -72,6 +74,16 @@ start_daemon() {{
         sleep 0.1
     done
 }}
+stat_field() {{  # stat_field NAME: a top-level number of `vireo domstats --json`
+    $V domstats {NAME} --json 2>/dev/null | sed -n "s/^  \\"$1\\": *\\([0-9]*\\).*/\\1/p" | head -n 1
+}}
+wait_count() {{  # wait_count TEXT N SECONDS
+    end=$(( $(up_s) + $3 ))
+    until [ "$(grep -cF "$1" "$LOG" 2>/dev/null)" -ge "$2" ]; do
+        [ "$(up_s)" -le "$end" ] || fail "'$1' not $2 times on the console in $3 s"
+        sleep 0.5
+    done
+}}
 wait_log() {{  # wait_log TEXT SECONDS
     end=$(( $(up_s) + $2 ))
     until grep -qF "$1" "$LOG" 2>/dev/null; do
@@ -97,16 +109,35 @@ vmpid=$(field pid)
 echo "STEP: running pid=$vmpid"
 grep -F "VIREO-LINUX: " "$LOG" | grep -E "cpus=|memtotal_kb=|blk=|acpid="
 
+$V suspend {NAME} || fail "suspend"
+[ "$($V domstate {NAME})" = paused ] || fail "domstate after suspend is not paused"
+c1=$(stat_field vcpu_time_ns); sleep 1; c2=$(stat_field vcpu_time_ns)
+[ -n "$c1" ] && [ "$c1" -gt 0 ] || fail "no vcpu_time_ns in domstats ($c1)"
+[ $((c2 - c1)) -lt 20000000 ] || fail "paused, yet the vCPUs ran $((c2 - c1)) ns in 1 s"
+echo "STEP: paused vcpu_time_ns=$c1"
+
 kill -9 "$dpid"; wait "$dpid" 2>/dev/null
 $V list >/dev/null 2>&1; rc=$?
 [ $rc = 3 ] || fail "vireo list with vireod killed: exit status $rc, expected 3"
 kill -0 "$vmpid" || fail "the VM died with vireod"
 echo "STEP: vireod killed, VM alive"
 start_daemon
-[ "$(field state)" = running ] || fail "state after re-attach is not running"
+[ "$(field state)" = paused ] || fail "state after re-attach is not paused"
 [ "$(field pid)" = "$vmpid" ] || fail "pid after re-attach is $(field pid), expected $vmpid"
 [ "$(field reason)" = re-attached ] || fail "reason is not re-attached"
 echo "STEP: re-attached pid=$vmpid"
+$V resume {NAME} || fail "resume"
+[ "$($V domstate {NAME})" = running ] || fail "domstate after resume is not running"
+$V domstats {NAME} | tee "$R/stats.txt" | grep -E "cpu.time|block.0"
+grep -qE "^  cpu.time=[1-9]" "$R/stats.txt" || fail "no cpu.time in domstats"
+grep -qE "^  block.0.name=vda" "$R/stats.txt" || fail "no vda in domstats"
+grep -qE "^  block.0.rd.reqs=[1-9]" "$R/stats.txt" || fail "no disk reads counted"
+echo "STEP: resumed, stats"
+t0=$(up_s)
+$V reset {NAME} || fail "reset"
+wait_count {q(SHELL)} 2 150
+[ "$(field pid)" = "$vmpid" ] || fail "pid after reset is $(field pid), expected $vmpid"
+echo "STEP: reset, shell again after $(( $(up_s) - t0 )) s"
 
 $V shutdown {NAME} --timeout 60 || fail "shutdown"
 [ "$(field state)" = "shut off" ] || fail "state after shutdown is not shut off"

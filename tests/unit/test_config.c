@@ -46,6 +46,9 @@ static void test_defaults_and_values(void **state)
 	assert_true(c.memory == 256 * GiB);
 	assert_int_equal(PARSE(&c, "--kernel", "/k", "--serial", "socket:/run/s"), 0);
 	assert_int_equal(c.serial, SERIAL_SOCKET);
+	assert_null(c.control_path);
+	assert_int_equal(PARSE(&c, "--kernel", "/k", "--control", "/run/c.sock"), 0);
+	assert_string_equal(c.control_path, "/run/c.sock");
 	assert_int_equal(PARSE(&c, "--help"), 0);
 	assert_true(c.help);
 }

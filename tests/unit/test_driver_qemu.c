@@ -169,6 +169,7 @@ static void test_vmm_command_line(void **state)
 	assert_string_equal(arg_after(&a, "--cpus", NULL), "2");
 	assert_string_equal(arg_after(&a, "--serial", NULL),
 			    "socket:/run/vireo/domains/k1/serial.sock");
+	assert_string_equal(arg_after(&a, "--control", NULL), "/run/vireo/domains/k1/control.sock");
 	assert_string_equal(a.v[a.n - 1], "--no-reboot");
 	size_t from = 0;
 	assert_string_equal(arg_after(&a, "--disk", &from),
@@ -185,20 +186,28 @@ static void test_vmm_command_line(void **state)
 		rng |= strcmp(a.v[i], "--rng") == 0;
 	assert_true(rng);
 	strv_free(&a);
-	/* What vireo-vmm cannot take is refused by name. */
-	struct domain_def *bad =
+	/* A bridge NIC is a tap vireod makes and puts on the bridge, as for a network. */
+	struct domain_def *br =
 		parse("<domain type='kvm'><name>k2</name><memory unit='MiB'>64</memory>"
 		      "<os><type>hvm</type><kernel>/k</kernel></os><devices>"
 		      "<interface type='bridge'><source bridge='br0'/><model type='virtio'/>"
-		      "</interface></devices></domain>");
-	struct driver_ctx cb = {.cfg = &cfg, .def = bad, .run_dir = "/run/vireo/domains/k2"};
-	assert_int_equal(driver_vmm.build_argv(&cb, &a, err, sizeof(err)), -1);
-	assert_non_null(strstr(err, "type='bridge' is not supported"));
+		      "<mac address='52:54:00:00:00:02'/></interface></devices></domain>");
+	struct driver_ctx cb = {.cfg = &cfg, .def = br, .run_dir = "/run/vireo/domains/k2"};
+	assert_int_equal(driver_vmm.build_argv(&cb, &a, err, sizeof(err)), 0);
+	net_tap_name("k2", 0, tap);
+	snprintf(want, sizeof(want), "tap=%s,mac=52:54:00:00:00:02", tap);
+	assert_string_equal(arg_after(&a, "--net", NULL), want);
 	strv_free(&a);
-	domain_def_free(bad);
-	/* Pause, resume and reset are refused clearly until vireo-vmm has a control socket. */
-	assert_int_equal(driver_vmm.suspend(&c, err, sizeof(err)), DRIVER_UNSUPPORTED);
-	assert_non_null(strstr(err, "not supported by the kvm driver yet"));
+	domain_def_free(br);
+	/* A VM without a control socket (started by an older vireod) says so. */
+	struct vm_proc proc = {.pid = 1};
+	struct driver_ctx old = {
+		.cfg = &cfg, .def = d, .run_dir = "/nonexistent/vireo/k1", .proc = &proc};
+	assert_int_equal(driver_vmm.suspend(&old, err, sizeof(err)), DRIVER_UNSUPPORTED);
+	assert_non_null(strstr(err, "without a control socket"));
+	enum dom_state st = DOM_PAUSED;
+	assert_int_equal(driver_vmm.query_state(&old, &st, err, sizeof(err)), 0);
+	assert_int_equal(st, DOM_RUNNING);
 	domain_def_free(d);
 }
 

@@ -13,6 +13,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <liburing.h>
+#include <stdatomic.h>
 #include <linux/falloc.h>
 #include <linux/fs.h>
 #include <stdio.h>
@@ -58,6 +59,7 @@
 
 struct blk_req {
 	unsigned q;
+	uint32_t type; /* BLK_T_*, for the counters */
 	uint64_t gen;
 	uint8_t *status;
 	uint32_t written; /* bytes into the writable buffers, status included */
@@ -89,11 +91,41 @@ struct virtio_blk {
 	int ring_efd;
 	uint64_t gen;	   /* bumped at reset: older completions are dropped */
 	unsigned inflight; /* submitted, not yet reaped */
+	atomic_uint_fast64_t rd_reqs, rd_bytes, wr_reqs, wr_bytes, flush_reqs;
 };
+
+/* Successful requests only, as QEMU's blockstats count them. */
+static void count(struct virtio_blk *b, const struct blk_req *r)
+{
+	switch (r->type) {
+	case BLK_T_IN:
+		atomic_fetch_add_explicit(&b->rd_reqs, 1, memory_order_relaxed);
+		atomic_fetch_add_explicit(&b->rd_bytes, r->expect, memory_order_relaxed);
+		break;
+	case BLK_T_OUT:
+		atomic_fetch_add_explicit(&b->wr_reqs, 1, memory_order_relaxed);
+		atomic_fetch_add_explicit(&b->wr_bytes, r->expect, memory_order_relaxed);
+		break;
+	case BLK_T_FLUSH: atomic_fetch_add_explicit(&b->flush_reqs, 1, memory_order_relaxed); break;
+	}
+}
+
+void virtio_blk_get_counters(struct virtio_blk *b, struct virtio_blk_counters *out)
+{
+	*out = (struct virtio_blk_counters){
+		.rd_reqs = atomic_load_explicit(&b->rd_reqs, memory_order_relaxed),
+		.rd_bytes = atomic_load_explicit(&b->rd_bytes, memory_order_relaxed),
+		.wr_reqs = atomic_load_explicit(&b->wr_reqs, memory_order_relaxed),
+		.wr_bytes = atomic_load_explicit(&b->wr_bytes, memory_order_relaxed),
+		.flush_reqs = atomic_load_explicit(&b->flush_reqs, memory_order_relaxed),
+	};
+}
 
 static int finish(struct virtio_blk *b, struct blk_req *r, uint8_t status)
 {
 	if (r->gen == b->gen) {
+		if (status == BLK_S_OK)
+			count(b, r);
 		*r->status = status;
 		virtio_pci_push(b->vp, r->q, r->e.head, r->written);
 	}
@@ -182,6 +214,7 @@ static int start(struct virtio_blk *b, struct blk_req *r)
 	r->written = 1;
 	uint32_t type = (uint32_t)bus_load_le(hdr, 4);
 	uint64_t sector = bus_load_le(hdr + 8, 8);
+	r->type = type;
 	struct io_uring_sqe *sqe;
 	switch (type) {
 	case BLK_T_IN:

@@ -53,6 +53,17 @@ struct virtio_net *virtio_net_create(struct pci_bus *pb, const struct virtio_pci
 				     const struct vmm_net *cfg, unsigned index);
 void virtio_net_destroy(struct virtio_net *n);
 
+/* I/O counters since the device was made (this boot), kept by the I/O
+ * thread; read from any thread.  Bytes are data bytes (no headers). */
+struct virtio_blk_counters {
+	uint64_t rd_reqs, rd_bytes, wr_reqs, wr_bytes, flush_reqs;
+};
+void virtio_blk_get_counters(struct virtio_blk *b, struct virtio_blk_counters *out);
+struct virtio_net_counters {
+	uint64_t rx_packets, rx_bytes, tx_packets, tx_bytes;
+};
+void virtio_net_get_counters(struct virtio_net *n, struct virtio_net_counters *out);
+
 struct virtio_devices {
 	struct virtio_rng *rng[VMM_MAX_VIRTIO];
 	struct virtio_blk *blk[VMM_MAX_VIRTIO];

@@ -13,6 +13,7 @@
 #include <fcntl.h>
 #include <linux/if.h>
 #include <linux/if_tun.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -55,7 +56,18 @@ struct virtio_net {
 	uint16_t heads[NET_QUEUE_SIZE];
 	uint32_t lens[NET_QUEUE_SIZE];
 	uint8_t frame[NET_HDR_LEN + NET_MAX_FRAME];
+	atomic_uint_fast64_t rx_packets, rx_bytes, tx_packets, tx_bytes;
 };
+
+void virtio_net_get_counters(struct virtio_net *n, struct virtio_net_counters *out)
+{
+	*out = (struct virtio_net_counters){
+		.rx_packets = atomic_load_explicit(&n->rx_packets, memory_order_relaxed),
+		.rx_bytes = atomic_load_explicit(&n->rx_bytes, memory_order_relaxed),
+		.tx_packets = atomic_load_explicit(&n->tx_packets, memory_order_relaxed),
+		.tx_bytes = atomic_load_explicit(&n->tx_bytes, memory_order_relaxed),
+	};
+}
 
 static struct log_ratelimit net_rl = LOG_RATELIMIT_INIT(5000, 5);
 
@@ -185,6 +197,8 @@ static void rx(struct virtio_net *n)
 		virtq_copy_to_in(&n->first, 10, nb, 2); /* num_buffers */
 		for (unsigned i = 0; i < chains; i++)
 			virtio_pci_push(n->vp, NET_RX, n->heads[i], n->lens[i]);
+		atomic_fetch_add_explicit(&n->rx_packets, 1, memory_order_relaxed);
+		atomic_fetch_add_explicit(&n->rx_bytes, done - NET_HDR_LEN, memory_order_relaxed);
 		n->pending = 0;
 	}
 }
@@ -200,6 +214,11 @@ static void tx(struct virtio_net *n)
 		if (k < 0 && errno != EAGAIN)
 			log_ratelimited(&net_rl, LOG_WARN, "%s: transmit: %s", n->what,
 					strerror(errno));
+		if (k > NET_HDR_LEN) {
+			atomic_fetch_add_explicit(&n->tx_packets, 1, memory_order_relaxed);
+			atomic_fetch_add_explicit(&n->tx_bytes, (uint64_t)k - NET_HDR_LEN,
+						  memory_order_relaxed);
+		}
 		virtio_pci_push(n->vp, NET_TX, n->e.head, 0);
 	}
 }
