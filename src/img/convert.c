@@ -9,29 +9,19 @@
 #include <unistd.h>
 
 #include "img/img.h"
+#include "img/source_map.h"
 
 struct batch {
 	const struct bdev *out;
+	const struct source_map *map;
 	uint8_t *raw, *comp;
+	const uint8_t **data; /* each cluster's bytes: in the source mapping or in raw */
 	size_t *clen;
 	bool *skip;
 	uint64_t *off;
 	size_t n, cs;
 	atomic_size_t next;
 };
-
-static void *compress_worker(void *arg)
-{
-	struct batch *b = arg;
-	for (;;) {
-		size_t i = atomic_fetch_add(&b->next, 1);
-		if (i >= b->n)
-			return NULL;
-		if (!b->skip[i])
-			b->clen[i] = bdev_compress_cluster(b->out, b->raw + i * b->cs,
-							   b->comp + i * b->cs, b->cs);
-	}
-}
 
 static bool all_zero(const uint8_t *p, size_t n)
 {
@@ -46,6 +36,24 @@ static bool all_zero(const uint8_t *p, size_t n)
 	return true;
 }
 
+/* Zero detection runs here too, so that both it and the first touch of mapped source pages
+ * are spread over the cores. */
+static void *compress_worker(void *arg)
+{
+	struct batch *b = arg;
+	for (;;) {
+		size_t i = atomic_fetch_add(&b->next, 1);
+		if (i >= b->n)
+			return NULL;
+		if (b->skip[i])
+			continue;
+		if (all_zero(b->data[i], b->cs))
+			b->skip[i] = true;
+		else
+			b->clen[i] = bdev_compress_cluster(b->out, b->data[i], b->comp + i * b->cs,
+							   b->cs);
+	}
+}
 /* Copy n bytes file to file in the kernel (no trip through user space; reflinks where the
  * file system can).  Returns 0, or -1 with errno. */
 static int copy_range(int in, uint64_t in_off, int out, uint64_t out_off, uint64_t n)
@@ -71,51 +79,96 @@ struct pipeline {
 	size_t started;
 };
 
-static int batch_alloc(struct batch *b, const struct bdev *out, size_t per_batch, size_t cs)
+static int batch_alloc(struct batch *b, const struct bdev *out, const struct source_map *map,
+		       size_t per_batch, size_t cs)
 {
 	memset(b, 0, sizeof(*b));
 	b->out = out;
+	b->map = map;
 	b->cs = cs;
 	b->raw = malloc(per_batch * cs);
 	b->comp = malloc(per_batch * cs);
+	b->data = calloc(per_batch, sizeof(*b->data));
 	b->clen = calloc(per_batch, sizeof(size_t));
 	b->skip = calloc(per_batch, sizeof(bool));
 	b->off = calloc(per_batch, sizeof(uint64_t));
-	return b->raw && b->comp && b->clen && b->skip && b->off ? 0 : -1;
+	return b->raw && b->comp && b->data && b->clen && b->skip && b->off ? 0 : -1;
 }
 
 static void batch_free(struct batch *b)
 {
 	free(b->raw);
 	free(b->comp);
+	free(b->data);
 	free(b->clen);
 	free(b->skip);
 	free(b->off);
 }
 
-/* Read up to per_batch clusters from *off: zero runs known from block status are not read,
- * data runs are read with one call each. */
+/* Cluster i of the batch into b->raw, zero-padded past the end of the disk. */
+static int batch_read_cluster(struct batch *b, struct bdev *src, size_t i)
+{
+	uint64_t size = bdev_size(src), o = b->off[i];
+	size_t len = size - o < b->cs ? (size_t)(size - o) : b->cs;
+	uint8_t *dst = b->raw + i * b->cs;
+	if (bdev_read(src, o, dst, len) < 0) {
+		img_error("%s", bdev_error(src));
+		return -1;
+	}
+	memset(dst + len, 0, b->cs - len);
+	b->data[i] = dst;
+	return 0;
+}
+
+/* Set up to per_batch clusters from *off: clusters that block status says hold only zeros are
+ * skipped unread; the others point into the source mapping, or are read into b->raw (one
+ * call per data run when not mapped). */
 static int batch_read(struct batch *b, struct bdev *src, uint64_t *off, size_t per_batch)
 {
 	uint64_t size = bdev_size(src), cs = b->cs;
 	uint64_t blen = size - *off < per_batch * cs ? size - *off : per_batch * cs;
 	b->n = (size_t)((blen + cs - 1) / cs);
-	memset(b->raw, 0, b->n * cs);
-	for (uint64_t pos = 0; pos < blen;) {
-		uint64_t n;
-		struct bdev_status st;
-		if (bdev_chain_status(src, *off + pos, blen - pos, &n, &st) < 0 ||
-		    (!((st.flags & BDEV_STATUS_ZERO) && !(st.flags & BDEV_STATUS_DATA)) &&
-		     bdev_read(src, *off + pos, b->raw + pos, n) < 0)) {
-			img_error("%s", bdev_error(src));
-			return -1;
-		}
-		pos += n;
-	}
 	for (size_t i = 0; i < b->n; i++) {
 		b->off[i] = *off + i * cs;
 		b->clen[i] = 0;
-		b->skip[i] = all_zero(b->raw + i * cs, cs);
+		b->skip[i] = true;
+		b->data[i] = NULL;
+	}
+	for (uint64_t pos = 0; pos < blen;) {
+		uint64_t n;
+		struct bdev_status st;
+		if (bdev_chain_status(src, *off + pos, blen - pos, &n, &st) < 0) {
+			img_error("%s", bdev_error(src));
+			return -1;
+		}
+		if (!((st.flags & BDEV_STATUS_ZERO) && !(st.flags & BDEV_STATUS_DATA)))
+			for (uint64_t i = pos / cs; i <= (pos + n - 1) / cs; i++)
+				b->skip[i] = false;
+		pos += n;
+	}
+	for (size_t i = 0; i < b->n; i++) {
+		if (b->skip[i])
+			continue;
+		b->data[i] = source_map_at(b->map, b->off[i], cs);
+		if (b->data[i])
+			continue;
+		if (b->map->base || b->off[i] + cs > size) {
+			/* The short last cluster of the disk. */
+			if (batch_read_cluster(b, src, i) < 0)
+				return -1;
+			continue;
+		}
+		/* Not mapped: the whole data clusters in a row with one read. */
+		size_t j = i + 1;
+		while (j < b->n && !b->skip[j] && b->off[j] + cs <= size)
+			j++;
+		if (bdev_read(src, b->off[i], b->raw + i * cs, (j - i) * cs) < 0) {
+			img_error("%s", bdev_error(src));
+			return -1;
+		}
+		for (size_t k = i; k < j; k++)
+			b->data[k] = b->raw + k * cs;
+		i = j - 1;
 	}
 	*off += blen;
 	return 0;
@@ -139,6 +192,8 @@ static void batch_join(struct pipeline *p)
 	p->started = 0;
 }
 
+/* In disk order: compressed clusters one by one; clusters that did not shrink, when they
+ * follow each other, with one write (one allocation, no copy through a bounce buffer). */
 static int batch_write(struct batch *b, struct bdev *out, uint64_t size)
 {
 	for (size_t i = 0; i < b->n; i++) {
@@ -146,8 +201,23 @@ static int batch_write(struct batch *b, struct bdev *out, uint64_t size)
 		size_t len = size - o < b->cs ? (size_t)(size - o) : b->cs;
 		if (b->skip[i])
 			continue;
-		if (bdev_write_precompressed(out, o, b->comp + i * b->cs, b->clen[i],
-					     b->raw + i * b->cs, len) < 0) {
+		int r;
+		if (b->clen[i] == 0) {
+			size_t j = i + 1;
+			uint64_t total = len;
+			while (j < b->n && !b->skip[j] && b->clen[j] == 0 &&
+			       total == (j - i) * b->cs &&
+			       b->data[j] == b->data[i] + (j - i) * b->cs) {
+				total += size - b->off[j] < b->cs ? size - b->off[j] : b->cs;
+				j++;
+			}
+			r = bdev_write(out, o, b->data[i], total);
+			i = j - 1;
+		} else {
+			r = bdev_write_precompressed(out, o, b->comp + i * b->cs, b->clen[i],
+						     b->data[i], len);
+		}
+		if (r < 0) {
 			img_error("%s", bdev_error(out));
 			return -1;
 		}
@@ -157,7 +227,8 @@ static int batch_write(struct batch *b, struct bdev *out, uint64_t size)
 
 /* Two batches in flight: while the workers compress one, this thread stores the previous one
  * and reads the next. */
-static int convert_compressed(struct bdev *src, struct bdev *out, bool progress)
+static int convert_compressed(struct bdev *src, struct bdev *out, const struct source_map *map,
+			      bool progress)
 {
 	size_t cs = bdev_cluster_size(out);
 	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
@@ -170,7 +241,7 @@ static int convert_compressed(struct bdev *src, struct bdev *out, bool progress)
 	for (int k = 0; k < 2; k++) {
 		p[k].th = calloc(nthreads, sizeof(pthread_t));
 		p[k].started = 0;
-		if (batch_alloc(&p[k].b, out, per_batch, cs) < 0 || !p[k].th)
+		if (batch_alloc(&p[k].b, out, map, per_batch, cs) < 0 || !p[k].th)
 			r = -1;
 	}
 	if (r < 0)
@@ -212,13 +283,13 @@ static int convert_compressed(struct bdev *src, struct bdev *out, bool progress)
 
 /* top_only (-B): the output has the source's backing file below it, so only what the source's
  * top image allocates is copied, and zeros there must be written as zeroes. */
-static int convert_plain(struct bdev *src, struct bdev *out, uint64_t sparse, bool existing,
-			 bool top_only, bool progress)
+static int convert_plain(struct bdev *src, struct bdev *out, const struct source_map *map,
+			 uint64_t sparse, bool existing, bool top_only, bool progress)
 {
 	existing |= top_only;
 	const size_t chunk = 2u << 20;
-	uint8_t *buf = malloc(chunk);
-	if (!buf) {
+	uint8_t *rbuf = malloc(chunk);
+	if (!rbuf) {
 		img_error("out of memory");
 		return -1;
 	}
@@ -263,11 +334,15 @@ static int convert_plain(struct bdev *src, struct bdev *out, uint64_t sparse, bo
 			 * is rewritten below by read + write, which reports real errors. */
 			kernel_copy = false;
 		}
-		if (bdev_read(src, off, buf, n) < 0) {
+		/* A mapped source is written from the page cache: one copy fewer. */
+		const uint8_t *buf = source_map_at(map, off, n);
+		if (!buf && bdev_read(src, off, rbuf, n) < 0) {
 			img_error("%s", bdev_error(src));
 			r = -1;
 			break;
 		}
+		if (!buf)
+			buf = rbuf;
 		/* Zero detection in `sparse`-sized pieces aligned to the disk: those are not
 		 * written (or written as zeroes on an existing target). */
 		uint64_t pos = 0;
@@ -303,7 +378,7 @@ static int convert_plain(struct bdev *src, struct bdev *out, uint64_t sparse, bo
 		off += n;
 		img_progress(progress, 100.0 * (double)off / (double)size);
 	}
-	free(buf);
+	free(rbuf);
 	return r;
 }
 
@@ -392,9 +467,12 @@ int cmd_convert(int argc, char **argv)
 		return 1;
 	}
 	img_progress(progress, 0);
-	int r = compress ? convert_compressed(src, out, progress)
-			 : convert_plain(src, out, sparse, existing, o.backing_file != NULL,
+	struct source_map map;
+	source_map_open(&map, src);
+	int r = compress ? convert_compressed(src, out, &map, progress)
+			 : convert_plain(src, out, &map, sparse, existing, o.backing_file != NULL,
 					 progress);
+	source_map_close(&map);
 	if (r == 0 && bdev_flush(out) < 0) {
 		img_error("%s", bdev_error(out));
 		r = -1;
