@@ -1,27 +1,13 @@
-/* vireo-img convert: copy a disk into a new image, skipping zeros (sparse output), and with
- * -c compressing clusters on every core while one thread stores them in order. */
+/* vireo-img convert: copy a disk into a new image, skipping zeros (sparse output); -c is in
+ * convert_compressed.c. */
 #include <errno.h>
 #include <getopt.h>
-#include <pthread.h>
-#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "img/img.h"
-#include "img/source_map.h"
-
-struct batch {
-	const struct bdev *out;
-	const struct source_map *map;
-	uint8_t *raw, *comp;
-	const uint8_t **data; /* each cluster's bytes: in the source mapping or in raw */
-	size_t *clen;
-	bool *skip;
-	uint64_t *off;
-	size_t n, cs;
-	atomic_size_t next;
-};
+#include "img/convert_compressed.h"
 
 static bool all_zero(const uint8_t *p, size_t n)
 {
@@ -36,24 +22,6 @@ static bool all_zero(const uint8_t *p, size_t n)
 	return true;
 }
 
-/* Zero detection runs here too, so that both it and the first touch of mapped source pages
- * are spread over the cores. */
-static void *compress_worker(void *arg)
-{
-	struct batch *b = arg;
-	for (;;) {
-		size_t i = atomic_fetch_add(&b->next, 1);
-		if (i >= b->n)
-			return NULL;
-		if (b->skip[i])
-			continue;
-		if (all_zero(b->data[i], b->cs))
-			b->skip[i] = true;
-		else
-			b->clen[i] = bdev_compress_cluster(b->out, b->data[i], b->comp + i * b->cs,
-							   b->cs);
-	}
-}
 /* Copy n bytes file to file in the kernel (no trip through user space; reflinks where the
  * file system can).  Returns 0, or -1 with errno. */
 static int copy_range(int in, uint64_t in_off, int out, uint64_t out_off, uint64_t n)
@@ -71,214 +39,6 @@ static int copy_range(int in, uint64_t in_off, int out, uint64_t out_off, uint64
 		in_off += (uint64_t)k, out_off += (uint64_t)k, n -= (uint64_t)k;
 	}
 	return 0;
-}
-
-struct pipeline {
-	struct batch b;
-	pthread_t *th;
-	size_t started;
-};
-
-static int batch_alloc(struct batch *b, const struct bdev *out, const struct source_map *map,
-		       size_t per_batch, size_t cs)
-{
-	memset(b, 0, sizeof(*b));
-	b->out = out;
-	b->map = map;
-	b->cs = cs;
-	b->raw = malloc(per_batch * cs);
-	b->comp = malloc(per_batch * cs);
-	b->data = calloc(per_batch, sizeof(*b->data));
-	b->clen = calloc(per_batch, sizeof(size_t));
-	b->skip = calloc(per_batch, sizeof(bool));
-	b->off = calloc(per_batch, sizeof(uint64_t));
-	return b->raw && b->comp && b->data && b->clen && b->skip && b->off ? 0 : -1;
-}
-
-static void batch_free(struct batch *b)
-{
-	free(b->raw);
-	free(b->comp);
-	free(b->data);
-	free(b->clen);
-	free(b->skip);
-	free(b->off);
-}
-
-/* Cluster i of the batch into b->raw, zero-padded past the end of the disk. */
-static int batch_read_cluster(struct batch *b, struct bdev *src, size_t i)
-{
-	uint64_t size = bdev_size(src), o = b->off[i];
-	size_t len = size - o < b->cs ? (size_t)(size - o) : b->cs;
-	uint8_t *dst = b->raw + i * b->cs;
-	if (bdev_read(src, o, dst, len) < 0) {
-		img_error("%s", bdev_error(src));
-		return -1;
-	}
-	memset(dst + len, 0, b->cs - len);
-	b->data[i] = dst;
-	return 0;
-}
-
-/* Set up to per_batch clusters from *off: clusters that block status says hold only zeros are
- * skipped unread; the others point into the source mapping, or are read into b->raw (one
- * call per data run when not mapped). */
-static int batch_read(struct batch *b, struct bdev *src, uint64_t *off, size_t per_batch)
-{
-	uint64_t size = bdev_size(src), cs = b->cs;
-	uint64_t blen = size - *off < per_batch * cs ? size - *off : per_batch * cs;
-	b->n = (size_t)((blen + cs - 1) / cs);
-	for (size_t i = 0; i < b->n; i++) {
-		b->off[i] = *off + i * cs;
-		b->clen[i] = 0;
-		b->skip[i] = true;
-		b->data[i] = NULL;
-	}
-	for (uint64_t pos = 0; pos < blen;) {
-		uint64_t n;
-		struct bdev_status st;
-		if (bdev_chain_status(src, *off + pos, blen - pos, &n, &st) < 0) {
-			img_error("%s", bdev_error(src));
-			return -1;
-		}
-		if (!((st.flags & BDEV_STATUS_ZERO) && !(st.flags & BDEV_STATUS_DATA)))
-			for (uint64_t i = pos / cs; i <= (pos + n - 1) / cs; i++)
-				b->skip[i] = false;
-		pos += n;
-	}
-	for (size_t i = 0; i < b->n; i++) {
-		if (b->skip[i])
-			continue;
-		b->data[i] = source_map_at(b->map, b->off[i], cs);
-		if (b->data[i])
-			continue;
-		if (b->map->base || b->off[i] + cs > size) {
-			/* The short last cluster of the disk. */
-			if (batch_read_cluster(b, src, i) < 0)
-				return -1;
-			continue;
-		}
-		/* Not mapped: the whole data clusters in a row with one read. */
-		size_t j = i + 1;
-		while (j < b->n && !b->skip[j] && b->off[j] + cs <= size)
-			j++;
-		if (bdev_read(src, b->off[i], b->raw + i * cs, (j - i) * cs) < 0) {
-			img_error("%s", bdev_error(src));
-			return -1;
-		}
-		for (size_t k = i; k < j; k++)
-			b->data[k] = b->raw + k * cs;
-		i = j - 1;
-	}
-	*off += blen;
-	return 0;
-}
-
-static void batch_start(struct pipeline *p, size_t nthreads)
-{
-	atomic_store(&p->b.next, 0);
-	p->started = 0;
-	for (size_t t = 0; t < nthreads; t++)
-		if (pthread_create(&p->th[t], NULL, compress_worker, &p->b) == 0)
-			p->started++;
-}
-
-static void batch_join(struct pipeline *p)
-{
-	if (p->started == 0)
-		compress_worker(&p->b);
-	for (size_t t = 0; t < p->started; t++)
-		pthread_join(p->th[t], NULL);
-	p->started = 0;
-}
-
-/* In disk order: compressed clusters one by one; clusters that did not shrink, when they
- * follow each other, with one write (one allocation, no copy through a bounce buffer). */
-static int batch_write(struct batch *b, struct bdev *out, uint64_t size)
-{
-	for (size_t i = 0; i < b->n; i++) {
-		uint64_t o = b->off[i];
-		size_t len = size - o < b->cs ? (size_t)(size - o) : b->cs;
-		if (b->skip[i])
-			continue;
-		int r;
-		if (b->clen[i] == 0) {
-			size_t j = i + 1;
-			uint64_t total = len;
-			while (j < b->n && !b->skip[j] && b->clen[j] == 0 &&
-			       total == (j - i) * b->cs &&
-			       b->data[j] == b->data[i] + (j - i) * b->cs) {
-				total += size - b->off[j] < b->cs ? size - b->off[j] : b->cs;
-				j++;
-			}
-			r = bdev_write(out, o, b->data[i], total);
-			i = j - 1;
-		} else {
-			r = bdev_write_precompressed(out, o, b->comp + i * b->cs, b->clen[i],
-						     b->data[i], len);
-		}
-		if (r < 0) {
-			img_error("%s", bdev_error(out));
-			return -1;
-		}
-	}
-	return 0;
-}
-
-/* Two batches in flight: while the workers compress one, this thread stores the previous one
- * and reads the next. */
-static int convert_compressed(struct bdev *src, struct bdev *out, const struct source_map *map,
-			      bool progress)
-{
-	size_t cs = bdev_cluster_size(out);
-	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
-	size_t nthreads = ncpu > 0 ? (size_t)ncpu : 1;
-	if (nthreads > 64)
-		nthreads = 64;
-	size_t per_batch = 32 * nthreads;
-	struct pipeline p[2];
-	int r = 0;
-	for (int k = 0; k < 2; k++) {
-		p[k].th = calloc(nthreads, sizeof(pthread_t));
-		p[k].started = 0;
-		if (batch_alloc(&p[k].b, out, map, per_batch, cs) < 0 || !p[k].th)
-			r = -1;
-	}
-	if (r < 0)
-		img_error("out of memory");
-	uint64_t size = bdev_size(src), off = 0;
-	int cur = 0;
-	bool busy = false; /* p[cur] is being compressed */
-	if (r == 0 && off < size) {
-		r = batch_read(&p[cur].b, src, &off, per_batch);
-		if (r == 0) {
-			batch_start(&p[cur], nthreads);
-			busy = true;
-		}
-	}
-	while (r == 0 && busy) {
-		int nxt = !cur;
-		bool more = off < size;
-		if (more)
-			r = batch_read(&p[nxt].b, src, &off, per_batch);
-		batch_join(&p[cur]);
-		busy = false;
-		if (r == 0 && more) {
-			batch_start(&p[nxt], nthreads);
-			busy = true;
-		}
-		if (r == 0)
-			r = batch_write(&p[cur].b, out, size);
-		img_progress(progress, 100.0 * (double)off / (double)size);
-		cur = nxt;
-	}
-	if (busy)
-		batch_join(&p[cur]);
-	for (int k = 0; k < 2; k++) {
-		batch_free(&p[k].b);
-		free(p[k].th);
-	}
-	return r;
 }
 
 /* top_only (-B): the output has the source's backing file below it, so only what the source's

@@ -98,3 +98,33 @@ def test_source_truncated_while_mapped_is_an_error_not_a_crash(build_dir, tmp_pa
             for _ in range(256):
                 f.write(os.urandom(64 * KiB) + b"text that deflate works on " * 2427)
     pytest.skip("the convert finished before the truncation in 5 tries (fast machine)")
+
+
+@pytest.mark.parametrize("cluster", ["64k", "4k"])
+@pytest.mark.parametrize("mode", ["mapped", "read"])
+def test_compressed_runs_of_incompressible_clusters(build_dir, tmp_path, cluster, mode):
+    """Clusters that do not shrink are stored in runs with one write; compressed ones between
+    them one by one; with 4 KiB clusters the ring of clusters in flight wraps many times."""
+    img, _ = tools(build_dir)
+    src = tmp_path / "src.raw"
+    text = b"".join(b"line %06d of some text\n" % i for i in range(50000))
+    data = (os.urandom(2 << 20) + text[:1 << 20] + bytes(1 << 20) + os.urandom(1 << 20)
+            + b"end" * 100)
+    src.write_bytes(data)
+    env = dict(os.environ)
+    env.pop("VIREO_IMG_NO_MMAP", None)
+    if mode == "read":
+        env["VIREO_IMG_NO_MMAP"] = "1"
+    out = tmp_path / "c.qcow2"
+    p = subprocess.run([img, "convert", "-c", "-O", "qcow2", "-o", f"cluster_size={cluster}",
+                        str(src), str(out)], env=env, capture_output=True, text=True,
+                       timeout=120)
+    assert p.returncode == 0, p.stderr
+    qemu_check_clean(out)
+    data += bytes(-len(data) % 512)
+    assert to_raw_qemu(out, tmp_path / "q.raw") == data
+    info = json.loads(run("qemu-img", "check", "--output=json", out).stdout)
+    cs = 65536 if cluster == "64k" else 4096
+    assert info["compressed-clusters"] >= (1 << 20) // cs  # the text
+    # 3 MiB of random data, the text and the tail; the 1 MiB of zeros not stored
+    assert info["allocated-clusters"] == (4 << 20) // cs + 1
