@@ -43,13 +43,13 @@ static int copy_range(int in, uint64_t in_off, int out, uint64_t out_off, uint64
 
 /* top_only (-B): the output has the source's backing file below it, so only what the source's
  * top image allocates is copied, and zeros there must be written as zeroes. */
-static int convert_plain(struct bdev *src, struct bdev *out, const struct source_map *map,
-			 uint64_t sparse, bool existing, bool top_only, bool progress)
+static int convert_plain(struct bdev *src, struct bdev *out, uint64_t sparse, bool existing,
+			 bool top_only, bool progress)
 {
 	existing |= top_only;
 	const size_t chunk = 2u << 20;
-	uint8_t *rbuf = malloc(chunk);
-	if (!rbuf) {
+	uint8_t *buf = malloc(chunk);
+	if (!buf) {
 		img_error("out of memory");
 		return -1;
 	}
@@ -94,15 +94,13 @@ static int convert_plain(struct bdev *src, struct bdev *out, const struct source
 			 * is rewritten below by read + write, which reports real errors. */
 			kernel_copy = false;
 		}
-		/* A mapped source is written from the page cache: one copy fewer. */
-		const uint8_t *buf = source_map_at(map, off, n);
-		if (!buf && bdev_read(src, off, rbuf, n) < 0) {
+		/* Read, not mapped: writing from a mapping of the source measured slower (page
+		 * faults and unmapping cost more than the copy they save; bench/img/README.md). */
+		if (bdev_read(src, off, buf, n) < 0) {
 			img_error("%s", bdev_error(src));
 			r = -1;
 			break;
 		}
-		if (!buf)
-			buf = rbuf;
 		/* Zero detection in `sparse`-sized pieces aligned to the disk: those are not
 		 * written (or written as zeroes on an existing target). */
 		uint64_t pos = 0;
@@ -138,7 +136,7 @@ static int convert_plain(struct bdev *src, struct bdev *out, const struct source
 		off += n;
 		img_progress(progress, 100.0 * (double)off / (double)size);
 	}
-	free(rbuf);
+	free(buf);
 	return r;
 }
 
@@ -227,12 +225,15 @@ int cmd_convert(int argc, char **argv)
 		return 1;
 	}
 	img_progress(progress, 0);
-	struct source_map map;
-	source_map_open(&map, src);
-	int r = compress ? convert_compressed(src, out, &map, progress)
-			 : convert_plain(src, out, &map, sparse, existing, o.backing_file != NULL,
-					 progress);
-	source_map_close(&map);
+	int r;
+	if (compress) {
+		struct source_map map;
+		source_map_open(&map, src);
+		r = convert_compressed(src, out, &map, progress);
+		source_map_close(&map);
+	} else {
+		r = convert_plain(src, out, sparse, existing, o.backing_file != NULL, progress);
+	}
 	if (r == 0 && bdev_flush(out) < 0) {
 		img_error("%s", bdev_error(out));
 		r = -1;

@@ -1,7 +1,8 @@
-"""vireo-img convert's two ways of reading a raw source: through a read-only mapping of the
-file (the default for a raw image in a regular file) and by reads into a buffer (anything
+"""vireo-img convert -c's two ways of reading a raw source: through a read-only mapping of
+the file (the default for a raw image in a regular file) and by reads into a buffer (anything
 else, or VIREO_IMG_NO_MMAP=1).  Both give the same image, correct against the source,
-whatever the holes and however the disk ends (not on a cluster or a page)."""
+whatever the holes and however the disk ends (not on a cluster or a page); uncompressed
+converts (always read) are checked on the same sources."""
 
 from __future__ import annotations
 
@@ -63,7 +64,7 @@ def test_mapped_and_read_sources_give_the_same_image(build_dir, tmp_path, opts):
         lo, hi = 832 * KiB, 896 * KiB
         assert not [e for e in ext if e["data"] and e["start"] < hi and e["start"] + e["length"] > lo]
 
-def test_raw_to_raw_from_mapping(build_dir, tmp_path):
+def test_raw_to_raw_sparse_source(build_dir, tmp_path):
     img, _ = tools(build_dir)
     src = tmp_path / "src.raw"
     data = sparse_source(src)
@@ -115,6 +116,7 @@ def test_compressed_runs_of_incompressible_clusters(build_dir, tmp_path, cluster
     env.pop("VIREO_IMG_NO_MMAP", None)
     if mode == "read":
         env["VIREO_IMG_NO_MMAP"] = "1"
+        env["VIREO_IMG_WORKERS"] = "1"  # and the main thread compressing beside one worker
     out = tmp_path / "c.qcow2"
     p = subprocess.run([img, "convert", "-c", "-O", "qcow2", "-o", f"cluster_size={cluster}",
                         str(src), str(out)], env=env, capture_output=True, text=True,
