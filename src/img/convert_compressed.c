@@ -227,18 +227,15 @@ int convert_compressed(struct bdev *src, struct bdev *out, const struct source_m
 	r.s = calloc(r.n, sizeof(*r.s));
 	pthread_t *th = calloc(nthreads, sizeof(*th));
 	int rc = r.s && th ? 0 : -1;
+	/* Every slot has a read buffer, mapped source or not: clusters the mapping does not
+	 * cover (the short last one, a disk larger than its file) are read into it.  Untouched
+	 * buffers cost no memory. */
 	for (size_t i = 0; rc == 0 && i < r.n; i++) {
 		r.s[i].comp = malloc(r.cs);
-		r.s[i].raw = map->base ? NULL : malloc(r.cs);
-		if (!r.s[i].comp || (!map->base && !r.s[i].raw))
+		r.s[i].raw = malloc(r.cs);
+		if (!r.s[i].comp || !r.s[i].raw)
 			rc = -1;
 	}
-	/* A mapped source's short last cluster is read into a buffer of its own. */
-	uint8_t *last = map->base ? malloc(r.cs) : NULL;
-	if (map->base && !last)
-		rc = -1;
-	for (size_t i = 0; last && i < r.n; i++)
-		r.s[i].raw = last;
 	if (rc < 0)
 		img_error("out of memory");
 	size_t started = 0;
@@ -263,10 +260,8 @@ int convert_compressed(struct bdev *src, struct bdev *out, const struct source_m
 	}
 	for (size_t i = 0; r.s && i < r.n; i++) {
 		free(r.s[i].comp);
-		if (!map->base)
-			free(r.s[i].raw);
+		free(r.s[i].raw);
 	}
-	free(last);
 	free(r.s);
 	free(th);
 	return rc;
