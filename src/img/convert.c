@@ -1,37 +1,13 @@
-/* vireo-img convert: copy a disk into a new image, skipping zeros (sparse output), and with
- * -c compressing clusters on every core while one thread stores them in order. */
+/* vireo-img convert: copy a disk into a new image, skipping zeros (sparse output); -c is in
+ * convert_compressed.c. */
 #include <errno.h>
 #include <getopt.h>
-#include <pthread.h>
-#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "img/img.h"
-
-struct batch {
-	const struct bdev *out;
-	uint8_t *raw, *comp;
-	size_t *clen;
-	bool *skip;
-	uint64_t *off;
-	size_t n, cs;
-	atomic_size_t next;
-};
-
-static void *compress_worker(void *arg)
-{
-	struct batch *b = arg;
-	for (;;) {
-		size_t i = atomic_fetch_add(&b->next, 1);
-		if (i >= b->n)
-			return NULL;
-		if (!b->skip[i])
-			b->clen[i] = bdev_compress_cluster(b->out, b->raw + i * b->cs,
-							   b->comp + i * b->cs, b->cs);
-	}
-}
+#include "img/convert_compressed.h"
 
 static bool all_zero(const uint8_t *p, size_t n)
 {
@@ -63,151 +39,6 @@ static int copy_range(int in, uint64_t in_off, int out, uint64_t out_off, uint64
 		in_off += (uint64_t)k, out_off += (uint64_t)k, n -= (uint64_t)k;
 	}
 	return 0;
-}
-
-struct pipeline {
-	struct batch b;
-	pthread_t *th;
-	size_t started;
-};
-
-static int batch_alloc(struct batch *b, const struct bdev *out, size_t per_batch, size_t cs)
-{
-	memset(b, 0, sizeof(*b));
-	b->out = out;
-	b->cs = cs;
-	b->raw = malloc(per_batch * cs);
-	b->comp = malloc(per_batch * cs);
-	b->clen = calloc(per_batch, sizeof(size_t));
-	b->skip = calloc(per_batch, sizeof(bool));
-	b->off = calloc(per_batch, sizeof(uint64_t));
-	return b->raw && b->comp && b->clen && b->skip && b->off ? 0 : -1;
-}
-
-static void batch_free(struct batch *b)
-{
-	free(b->raw);
-	free(b->comp);
-	free(b->clen);
-	free(b->skip);
-	free(b->off);
-}
-
-/* Read up to per_batch clusters from *off: zero runs known from block status are not read,
- * data runs are read with one call each. */
-static int batch_read(struct batch *b, struct bdev *src, uint64_t *off, size_t per_batch)
-{
-	uint64_t size = bdev_size(src), cs = b->cs;
-	uint64_t blen = size - *off < per_batch * cs ? size - *off : per_batch * cs;
-	b->n = (size_t)((blen + cs - 1) / cs);
-	memset(b->raw, 0, b->n * cs);
-	for (uint64_t pos = 0; pos < blen;) {
-		uint64_t n;
-		struct bdev_status st;
-		if (bdev_chain_status(src, *off + pos, blen - pos, &n, &st) < 0 ||
-		    (!((st.flags & BDEV_STATUS_ZERO) && !(st.flags & BDEV_STATUS_DATA)) &&
-		     bdev_read(src, *off + pos, b->raw + pos, n) < 0)) {
-			img_error("%s", bdev_error(src));
-			return -1;
-		}
-		pos += n;
-	}
-	for (size_t i = 0; i < b->n; i++) {
-		b->off[i] = *off + i * cs;
-		b->clen[i] = 0;
-		b->skip[i] = all_zero(b->raw + i * cs, cs);
-	}
-	*off += blen;
-	return 0;
-}
-
-static void batch_start(struct pipeline *p, size_t nthreads)
-{
-	atomic_store(&p->b.next, 0);
-	p->started = 0;
-	for (size_t t = 0; t < nthreads; t++)
-		if (pthread_create(&p->th[t], NULL, compress_worker, &p->b) == 0)
-			p->started++;
-}
-
-static void batch_join(struct pipeline *p)
-{
-	if (p->started == 0)
-		compress_worker(&p->b);
-	for (size_t t = 0; t < p->started; t++)
-		pthread_join(p->th[t], NULL);
-	p->started = 0;
-}
-
-static int batch_write(struct batch *b, struct bdev *out, uint64_t size)
-{
-	for (size_t i = 0; i < b->n; i++) {
-		uint64_t o = b->off[i];
-		size_t len = size - o < b->cs ? (size_t)(size - o) : b->cs;
-		if (b->skip[i])
-			continue;
-		if (bdev_write_precompressed(out, o, b->comp + i * b->cs, b->clen[i],
-					     b->raw + i * b->cs, len) < 0) {
-			img_error("%s", bdev_error(out));
-			return -1;
-		}
-	}
-	return 0;
-}
-
-/* Two batches in flight: while the workers compress one, this thread stores the previous one
- * and reads the next. */
-static int convert_compressed(struct bdev *src, struct bdev *out, bool progress)
-{
-	size_t cs = bdev_cluster_size(out);
-	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
-	size_t nthreads = ncpu > 0 ? (size_t)ncpu : 1;
-	if (nthreads > 64)
-		nthreads = 64;
-	size_t per_batch = 32 * nthreads;
-	struct pipeline p[2];
-	int r = 0;
-	for (int k = 0; k < 2; k++) {
-		p[k].th = calloc(nthreads, sizeof(pthread_t));
-		p[k].started = 0;
-		if (batch_alloc(&p[k].b, out, per_batch, cs) < 0 || !p[k].th)
-			r = -1;
-	}
-	if (r < 0)
-		img_error("out of memory");
-	uint64_t size = bdev_size(src), off = 0;
-	int cur = 0;
-	bool busy = false; /* p[cur] is being compressed */
-	if (r == 0 && off < size) {
-		r = batch_read(&p[cur].b, src, &off, per_batch);
-		if (r == 0) {
-			batch_start(&p[cur], nthreads);
-			busy = true;
-		}
-	}
-	while (r == 0 && busy) {
-		int nxt = !cur;
-		bool more = off < size;
-		if (more)
-			r = batch_read(&p[nxt].b, src, &off, per_batch);
-		batch_join(&p[cur]);
-		busy = false;
-		if (r == 0 && more) {
-			batch_start(&p[nxt], nthreads);
-			busy = true;
-		}
-		if (r == 0)
-			r = batch_write(&p[cur].b, out, size);
-		img_progress(progress, 100.0 * (double)off / (double)size);
-		cur = nxt;
-	}
-	if (busy)
-		batch_join(&p[cur]);
-	for (int k = 0; k < 2; k++) {
-		batch_free(&p[k].b);
-		free(p[k].th);
-	}
-	return r;
 }
 
 /* top_only (-B): the output has the source's backing file below it, so only what the source's
@@ -263,6 +94,8 @@ static int convert_plain(struct bdev *src, struct bdev *out, uint64_t sparse, bo
 			 * is rewritten below by read + write, which reports real errors. */
 			kernel_copy = false;
 		}
+		/* Read, not mapped: writing from a mapping of the source measured slower (page
+		 * faults and unmapping cost more than the copy they save; bench/img/README.md). */
 		if (bdev_read(src, off, buf, n) < 0) {
 			img_error("%s", bdev_error(src));
 			r = -1;
@@ -392,9 +225,15 @@ int cmd_convert(int argc, char **argv)
 		return 1;
 	}
 	img_progress(progress, 0);
-	int r = compress ? convert_compressed(src, out, progress)
-			 : convert_plain(src, out, sparse, existing, o.backing_file != NULL,
-					 progress);
+	int r;
+	if (compress) {
+		struct source_map map;
+		source_map_open(&map, src);
+		r = convert_compressed(src, out, &map, progress);
+		source_map_close(&map);
+	} else {
+		r = convert_plain(src, out, sparse, existing, o.backing_file != NULL, progress);
+	}
 	if (r == 0 && bdev_flush(out) < 0) {
 		img_error("%s", bdev_error(out));
 		r = -1;

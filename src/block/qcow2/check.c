@@ -181,6 +181,32 @@ static int count_bitmaps(struct ctx *c)
 }
 
 /* The COPIED flag of the active tables must say "refcount is exactly 1". */
+/* Refcount of cluster i as stored, for a walk in increasing i: the refcount block is looked
+ * up (and validated) once per block, not once per cluster.  *rb_ti UINT64_MAX: look again. */
+static int stored_refcount(struct qcow2 *q, uint64_t i, void **rb, uint64_t *rb_ti,
+			   uint64_t *stored)
+{
+	uint64_t ti = i >> q->rb_bits;
+	if (ti == *rb_ti) {
+		*stored = *rb ? qcow2_rc_get_entry(*rb, i & ((1ull << q->rb_bits) - 1),
+						   q->h.refcount_order)
+			      : 0;
+		return 0;
+	}
+	int r = qcow2_get_refcount(q, i, stored);
+	if (r < 0)
+		return r;
+	*rb = NULL;
+	if (ti < q->reftable_entries && q->reftable[ti]) {
+		r = tcache_get(q->rb_cache, q->reftable[ti] & ~511ull, rb);
+		if (r < 0)
+			return r;
+	}
+	*rb_ti = ti;
+	return 0;
+}
+
+/* COPIED flags against the refcounts left by the check (c->refs, see qcow2_check()). */
 static int check_copied(struct ctx *c, int repair)
 {
 	struct qcow2 *q = c->q;
@@ -189,9 +215,8 @@ static int check_copied(struct ctx *c, int repair)
 		uint64_t l2off = q->l1[i] & QCOW2_OFFSET_MASK, rc;
 		if (!l2off || l2off % cs || l2off / cs >= c->nclusters)
 			continue;
-		int r = qcow2_get_refcount(q, l2off / cs, &rc);
-		if (r < 0)
-			return r;
+		int r;
+		rc = c->refs[l2off / cs];
 		bool want = rc == 1;
 		if (want != !!(q->l1[i] & QCOW2_OFLAG_COPIED)) {
 			report(c,
@@ -220,9 +245,7 @@ static int check_copied(struct ctx *c, int repair)
 			if ((e & QCOW2_OFLAG_COMPRESSED) || !host || host % cs ||
 			    host / cs >= c->nclusters)
 				continue;
-			r = qcow2_get_refcount(q, host / cs, &rc);
-			if (r < 0)
-				return r;
+			rc = c->refs[host / cs];
 			if ((rc == 1) == !!(e & QCOW2_OFLAG_COPIED))
 				continue;
 			report(c, "ERROR OFLAG_COPIED data cluster: l2_entry=%llx refcount=%llu",
@@ -317,6 +340,8 @@ int qcow2_check(struct bdev *bd, int repair, struct qcow2_check_result *res)
 
 	/* New refcount blocks made by the repair go past every referenced cluster. */
 	q->free_hint = c.nclusters;
+	void *rb = NULL;
+	uint64_t rb_ti = UINT64_MAX;
 	uint64_t covered = q->reftable_entries << q->rb_bits;
 	uint64_t limit = covered > c.nclusters ? covered : c.nclusters;
 	for (uint64_t i = 0; i < limit; i++) {
@@ -326,7 +351,7 @@ int qcow2_check(struct bdev *bd, int repair, struct qcow2_check_result *res)
 			i += (1ull << q->rb_bits) - 1;
 			continue;
 		}
-		r = qcow2_get_refcount(q, i, &stored);
+		r = stored_refcount(q, i, &rb, &rb_ti, &stored);
 		if (r < 0)
 			goto out;
 		uint64_t want = i < c.nclusters ? c.refs[i] : 0;
@@ -334,6 +359,10 @@ int qcow2_check(struct bdev *bd, int repair, struct qcow2_check_result *res)
 			res->image_end_offset = (i + 1) * cs;
 		if (stored == want)
 			continue;
+		/* What check_copied() sees: the refcount after this loop. */
+		if (i < c.nclusters && !(repair == QCOW2_REPAIR_ALL ||
+					 (stored > want && repair == QCOW2_REPAIR_LEAKS)))
+			c.refs[i] = stored < UINT32_MAX ? (uint32_t)stored : UINT32_MAX;
 		bool leak = stored > want;
 		report(&c, "%s cluster %llu refcount=%llu reference=%llu",
 		       leak ? "Leaked" : "ERROR", (unsigned long long)i, (unsigned long long)stored,
@@ -346,6 +375,7 @@ int qcow2_check(struct bdev *bd, int repair, struct qcow2_check_result *res)
 			r = qcow2_update_refcount(q, i * cs, 1, (int64_t)(want - stored));
 			if (r < 0)
 				goto out;
+			rb_ti = UINT64_MAX; /* the update may have moved the cached block */
 			if (leak)
 				res->leaks_fixed++;
 			else
