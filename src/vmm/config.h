@@ -22,6 +22,7 @@ struct vmm_disk {
 	enum disk_cache cache;
 	char serial[21]; /* up to 20 bytes, as GET_ID returns */
 	unsigned num_queues;
+	char secret_file[4096]; /* the key of a LUKS image, read at open ("": none) */
 };
 
 struct vmm_net {

@@ -73,6 +73,11 @@ int luks_amend_slots(struct bdev *bd, uint64_t base, uint64_t area_len, struct l
 int bdev_luks_info(struct bdev *bd, struct luks_info *out);
 int bdev_luks_amend(struct bdev *bd, const struct luks_amend *a);
 
+/* Whether bd is encrypted and opened with its key (a read-only open without a key succeeds
+ * for info, but its data is locked). */
+enum bdev_crypt { BDEV_CRYPT_NONE, BDEV_CRYPT_UNLOCKED, BDEV_CRYPT_LOCKED };
+enum bdev_crypt bdev_crypt_state(const struct bdev *bd);
+
 /* En/decrypt len bytes (a multiple of 512) in place, the first sector numbered `sector`
  * (plain64 IV). */
 int luks_encrypt(struct luks *l, uint64_t sector, uint8_t *buf, size_t len);

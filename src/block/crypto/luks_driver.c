@@ -267,3 +267,16 @@ int bdev_luks_amend(struct bdev *bd, const struct luks_amend *a)
 		r = bdev_set_error(bd, -EROFS, "%s: opened read-only", bd->filename);
 	return r < 0 ? r : luks_amend_slots(bd, base, len, l, a);
 }
+
+enum bdev_crypt bdev_crypt_state(const struct bdev *bd)
+{
+	if (bd->drv == &bdev_luks_driver)
+		return ((struct luks_bdev *)bd->opaque)->l ? BDEV_CRYPT_UNLOCKED
+							   : BDEV_CRYPT_LOCKED;
+	if (bd->drv == &bdev_qcow2_driver) {
+		const struct qcow2 *q = bd->opaque;
+		if (q->h.crypt_method)
+			return q->luks ? BDEV_CRYPT_UNLOCKED : BDEV_CRYPT_LOCKED;
+	}
+	return BDEV_CRYPT_NONE;
+}

@@ -13,7 +13,10 @@
 #include <sys/file.h>
 #include <unistd.h>
 
+#include <openssl/crypto.h>
+
 #include "block/block.h"
+#include "block/crypto/luks.h"
 #include "common/log.h"
 #include "vmm/virtio/blk_bdev.h"
 
@@ -104,6 +107,35 @@ static void *worker_main(void *arg)
 	return NULL;
 }
 
+/* The key of an encrypted disk from its secret-file (the whole file, as qemu's secret
+ * objects take it); NULL and an error logged when it cannot be read. */
+#define SECRET_MAX 4096
+static char *read_secret(const struct vmm_disk *disk, size_t *len)
+{
+	char *buf = malloc(SECRET_MAX + 1);
+	int fd = open(disk->secret_file, O_RDONLY | O_CLOEXEC);
+	ssize_t n = -1;
+	if (buf && fd >= 0)
+		n = read(fd, buf, SECRET_MAX + 1);
+	int e = errno;
+	if (fd >= 0)
+		close(fd);
+	if (n < 0 || n > SECRET_MAX) {
+		if (n > SECRET_MAX)
+			log_error("disk '%s': secret-file %s: longer than %d bytes; is it the key?",
+				  disk->name, disk->secret_file, SECRET_MAX);
+		else
+			log_error("disk '%s': secret-file %s: cannot read: %s", disk->name,
+				  disk->secret_file, buf ? strerror(e) : "out of memory");
+		if (buf)
+			OPENSSL_cleanse(buf, SECRET_MAX + 1);
+		free(buf);
+		return NULL;
+	}
+	*len = (size_t)n;
+	return buf;
+}
+
 struct blk_bdev *blk_bdev_open(const struct vmm_disk *disk, const char *format, uint64_t *bytes)
 {
 	struct blk_bdev *bb = calloc(1, sizeof(*bb));
@@ -119,13 +151,43 @@ struct blk_bdev *blk_bdev_open(const struct vmm_disk *disk, const char *format, 
 	pthread_cond_init(&bb->cond, NULL);
 	bb->writable = !disk->readonly;
 	char err[4400];
-	int r = bdev_open(disk->path, format, bb->writable ? BDEV_RDWR : 0, &bb->bd, err,
-			  sizeof(err));
+	char *secret = NULL;
+	size_t secret_len = 0;
+	if (disk->secret_file[0] && !(secret = read_secret(disk, &secret_len)))
+		goto fail;
+	int r = bdev_open_secret(disk->path, format, bb->writable ? BDEV_RDWR : 0, secret,
+				 secret_len, &bb->bd, err, sizeof(err));
+	if (secret)
+		OPENSSL_cleanse(secret, SECRET_MAX + 1);
+	free(secret);
+	if (r == -EACCES && !disk->secret_file[0]) {
+		log_error("disk '%s': %s: image is encrypted: give its key with "
+			  "secret-file=KEYFILE in --disk",
+			  disk->name, disk->path);
+		goto fail;
+	}
+	if (r == -EACCES) {
+		log_error("disk '%s': %s (secret-file %s)", disk->name, err, disk->secret_file);
+		goto fail;
+	}
 	if (r < 0) {
 		bool perm = bb->writable && strstr(err, "cannot open for writing") &&
 			    (strstr(err, "Permission denied") || strstr(err, "Read-only"));
 		log_error("disk '%s': %s%s", disk->name, err,
 			  perm ? " (add readonly=on to use it read-only)" : "");
+		goto fail;
+	}
+	enum bdev_crypt cs = bdev_crypt_state(bb->bd);
+	if (cs == BDEV_CRYPT_LOCKED) { /* a read-only open without a key */
+		log_error("disk '%s': %s: image is encrypted: give its key with "
+			  "secret-file=KEYFILE in --disk",
+			  disk->name, disk->path);
+		goto fail;
+	}
+	if (cs == BDEV_CRYPT_NONE && disk->secret_file[0]) {
+		log_error("disk '%s': %s: secret-file given, but the image is not encrypted "
+			  "(%s)",
+			  disk->name, disk->path, bdev_format(bb->bd));
 		goto fail;
 	}
 	if (flock(bdev_fd(bb->bd), (bb->writable ? LOCK_EX : LOCK_SH) | LOCK_NB) < 0) {
