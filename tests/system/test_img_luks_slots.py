@@ -213,6 +213,12 @@ def test_force_erases_last_slot(build_dir, tmp_path, two_slot_images, fmt):
     assert slots(path) == [False] * 8
     p = run("qemu-io", *objs, *iopts(fmt, path, "k1"), "-c", "read 0 512", check=False)
     assert p.returncode != 0
+    # a keyless image: info still works (as qemu-img's), opening with a key says why not
+    assert json.loads(run(img, "info", "--output=json", path).stdout) == \
+        json.loads(run("qemu-img", "info", "--output=json", path).stdout)
+    p = run(img, "convert", *objs, *iopts(fmt, path, "k1"), "-O", "raw", tmp_path / "x.raw",
+            check=False)
+    assert p.returncode == 1 and "no active key slot" in p.stderr, p.stderr
 
 
 @pytest.mark.parametrize("fmt", FORMATS)

@@ -100,7 +100,6 @@ static int parse_header(struct bdev *bd, const uint8_t *b, uint64_t area_len, st
 				      f, h->mk_iter, MAX_ITER);
 	uint64_t payload = (uint64_t)h->payload_sector * LUKS_SECTOR;
 	uint64_t need = luks_slot_bytes(h->key_bytes);
-	int active = 0;
 	for (int i = 0; i < LUKS_SLOTS; i++) {
 		const uint8_t *s = b + 208 + i * 48;
 		h->slot[i].active = luks_be32(s);
@@ -114,7 +113,6 @@ static int parse_header(struct bdev *bd, const uint8_t *b, uint64_t area_len, st
 			return bdev_set_error(bd, -EINVAL,
 					      "%s: LUKS key slot %d: invalid state 0x%08x", f, i,
 					      h->slot[i].active);
-		active++;
 		if (h->slot[i].stripes != LUKS_STRIPES)
 			return bdev_set_error(bd, -EINVAL,
 					      "%s: LUKS key slot %d: %u stripes (LUKS1 uses %u)", f,
@@ -133,8 +131,7 @@ static int parse_header(struct bdev *bd, const uint8_t *b, uint64_t area_len, st
 					      f, i, h->slot[i].offset,
 					      (unsigned long long)area_len);
 	}
-	if (!active)
-		return bdev_set_error(bd, -EINVAL, "%s: LUKS header has no active key slot", f);
+	/* No active slot is a keyless image (all erased with --force): info still works. */
 	return 0;
 }
 
@@ -308,6 +305,14 @@ int luks_open(struct bdev *bd, uint64_t base, uint64_t area_len, const void *sec
 		return bdev_set_error(bd, -EACCES,
 				      "%s: image is encrypted: give its key (--object "
 				      "secret,id=sec0,file=PATH and key-secret=sec0)",
+				      bd->filename);
+	bool any = false;
+	for (int i = 0; i < LUKS_SLOTS; i++)
+		any |= h.slot[i].active == SLOT_ENABLED;
+	if (!any)
+		return bdev_set_error(bd, -EACCES,
+				      "%s: LUKS header has no active key slot: no key can open it "
+				      "(all were erased)",
 				      bd->filename);
 	uint8_t mk[64];
 	r = -EACCES;
