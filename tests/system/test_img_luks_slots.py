@@ -107,6 +107,7 @@ def test_we_add_and_erase_qemu_judges(build_dir, tmp_path, fmt):
     assert plain(img, fmt, path, objs, "k2", tmp_path / "o.raw") == ref
     if fmt == "qcow2":
         run("qemu-img", "check", *objs, *iopts(fmt, path, "k2"))
+    assert json.loads(run(img, "info", "--output=json", path).stdout) == info
 
 
 @pytest.mark.parametrize("fmt", FORMATS)
