@@ -155,7 +155,8 @@ int cmd_amend(int argc, char **argv)
 			  cr.any ? " and, for key slots, raw luks images" : "");
 		r = -1;
 	}
-	/* Key slots first: the other changes cannot make them fail. */
+	/* Key slots first: they are what most often refuses, and a refusal leaves the image as it
+	 * was. */
 	if (r == 0 && cr.any)
 		r = bdev_luks_amend(bd, &cr.a);
 	if (r == 0 && (version > 0 || lazy >= 0))
