@@ -178,7 +178,7 @@ def two_slot_images(build_dir, tmp_path_factory):
     out = {}
     for fmt in FORMATS:
         path = d / f"two.{fmt}"
-        create("qemu-img", fmt, path, objs)
+        create(img, fmt, path, objs)  # ours (fast); qemu-img adds the second key
         # slot 1 holds k2; slot 0 holds k1
         amend("qemu-img", fmt, path, objs, "k1", "state=active", "new-secret=k2",
               f"iter-time={ITER}")
