@@ -1,7 +1,8 @@
 /* virtio-blk on LUKS-encrypted images (raw luks, qcow2 with encrypt.format=luks) through
  * the block library, the key from the disk's secret-file: images made and judged by
- * qemu-img/qemu-io with the same key; a missing, wrong or unreadable key, and a key for an
- * image that is not encrypted, are refused with an error naming the disk. */
+ * qemu-img/qemu-io with the same key; a missing, wrong, unreadable or oversized key, and a
+ * key for an image that is not encrypted, are refused with an error naming the disk; the key
+ * is read once, so a pipe works. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -17,6 +18,7 @@
 #define BLK_FX_SPLIT   1
 #define BLK_FX_POLL_MS 10000
 #include "virtio_blk_fixture.h"
+#include "vmm/virtio/blk_bdev.h"
 
 static int sh(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 static int sh(const char *fmt, ...)
@@ -278,6 +280,37 @@ static void test_secret_for_plain_image(void **state)
 	assert_non_null(strstr(log, "not encrypted"));
 }
 
+/* The key is read once (as vireo-vmm does before the first boot), so it may come through a
+ * pipe: every later open (the check, each boot's device) uses the bytes read then. */
+static void test_key_read_once_from_pipe(void **state)
+{
+	NEED_QEMU();
+	struct fx *f = *state;
+	create(f, "qcow2");
+	int p[2];
+	assert_int_equal(pipe(p), 0);
+	static const char key[] = "the disk's passphrase";
+	assert_int_equal(write(p[1], key, 10), 10); /* in two pieces */
+	assert_int_equal(write(p[1], key + 10, sizeof(key) - 11), (ssize_t)sizeof(key) - 11);
+	close(p[1]);
+	static struct vmm_disk d = {.name = "vdc", .num_queues = 1};
+	snprintf(d.path, sizeof(d.path), "%s", f->path);
+	snprintf(d.secret_file, sizeof(d.secret_file), "/dev/fd/%d", p[0]);
+	assert_int_equal(blk_bdev_load_secret(&d), 0);
+	close(p[0]);
+	assert_int_equal(virtio_blk_check(&d), 0);
+	assert_int_equal(virtio_blk_check(&d), 0);
+	/* a key file too long to be a key is refused, naming the disk */
+	char big[160];
+	snprintf(big, sizeof(big), "%s/big", f->dir);
+	assert_int_equal(sh("head -c 5000 /dev/zero > %s", big), 0);
+	static struct vmm_disk b = {.name = "vdd", .num_queues = 1};
+	snprintf(b.path, sizeof(b.path), "%s", f->path);
+	snprintf(b.secret_file, sizeof(b.secret_file), "%s", big);
+	assert_int_equal(blk_bdev_load_secret(&b), -1);
+	assert_false(b.secret_loaded);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -286,6 +319,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_raw_luks_refusals, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_qcow2_luks_refusals, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_secret_for_plain_image, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_key_read_once_from_pipe, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

@@ -107,33 +107,47 @@ static void *worker_main(void *arg)
 	return NULL;
 }
 
-/* The key of an encrypted disk from its secret-file (the whole file, as qemu's secret
- * objects take it); NULL and an error logged when it cannot be read. */
-#define SECRET_MAX 4096
-static char *read_secret(const struct vmm_disk *disk, size_t *len)
+/* The key of an encrypted disk: the whole secret-file, as qemu's secret objects take it
+ * (read to the end: a pipe gives it in pieces).  -1 and an error logged when it cannot be
+ * read or does not fit. */
+static int read_secret(const struct vmm_disk *disk, unsigned char *buf, size_t cap, size_t *len)
 {
-	char *buf = malloc(SECRET_MAX + 1);
 	int fd = open(disk->secret_file, O_RDONLY | O_CLOEXEC);
-	ssize_t n = -1;
-	if (buf && fd >= 0)
-		n = read(fd, buf, SECRET_MAX + 1);
+	size_t n = 0;
+	ssize_t k = 0;
+	while (fd >= 0 && n <= cap && (k = read(fd, buf + n, cap + 1 - n)) > 0)
+		n += (size_t)k;
 	int e = errno;
 	if (fd >= 0)
 		close(fd);
-	if (n < 0 || n > SECRET_MAX) {
-		if (n > SECRET_MAX)
-			log_error("disk '%s': secret-file %s: longer than %d bytes; is it the key?",
-				  disk->name, disk->secret_file, SECRET_MAX);
-		else
-			log_error("disk '%s': secret-file %s: cannot read: %s", disk->name,
-				  disk->secret_file, buf ? strerror(e) : "out of memory");
-		if (buf)
-			OPENSSL_cleanse(buf, SECRET_MAX + 1);
-		free(buf);
-		return NULL;
+	if (fd < 0 || k < 0) {
+		log_error("disk '%s': secret-file %s: cannot read: %s", disk->name,
+			  disk->secret_file, strerror(e));
+		return -1;
 	}
-	*len = (size_t)n;
-	return buf;
+	if (n > cap) {
+		log_error("disk '%s': secret-file %s: longer than %zu bytes; is it the key?",
+			  disk->name, disk->secret_file, cap);
+		return -1;
+	}
+	*len = n;
+	return 0;
+}
+
+int blk_bdev_load_secret(struct vmm_disk *disk)
+{
+	if (!disk->secret_file[0] || disk->secret_loaded)
+		return 0;
+	unsigned char buf[sizeof(disk->secret) + 1];
+	size_t len;
+	int r = read_secret(disk, buf, sizeof(disk->secret), &len);
+	if (r == 0) {
+		memcpy(disk->secret, buf, len);
+		disk->secret_len = len;
+		disk->secret_loaded = true;
+	}
+	OPENSSL_cleanse(buf, sizeof(buf));
+	return r;
 }
 
 struct blk_bdev *blk_bdev_open(const struct vmm_disk *disk, const char *format, uint64_t *bytes)
@@ -151,15 +165,18 @@ struct blk_bdev *blk_bdev_open(const struct vmm_disk *disk, const char *format, 
 	pthread_cond_init(&bb->cond, NULL);
 	bb->writable = !disk->readonly;
 	char err[4400];
-	char *secret = NULL;
-	size_t secret_len = 0;
-	if (disk->secret_file[0] && !(secret = read_secret(disk, &secret_len)))
-		goto fail;
+	/* Not loaded (a caller without blk_bdev_load_secret()): the file, read now. */
+	unsigned char buf[sizeof(disk->secret) + 1];
+	const unsigned char *secret = disk->secret_loaded ? disk->secret : NULL;
+	size_t secret_len = disk->secret_len;
+	if (disk->secret_file[0] && !secret) {
+		if (read_secret(disk, buf, sizeof(disk->secret), &secret_len) < 0)
+			goto fail;
+		secret = buf;
+	}
 	int r = bdev_open_secret(disk->path, format, bb->writable ? BDEV_RDWR : 0, secret,
 				 secret_len, &bb->bd, err, sizeof(err));
-	if (secret)
-		OPENSSL_cleanse(secret, SECRET_MAX + 1);
-	free(secret);
+	OPENSSL_cleanse(buf, sizeof(buf));
 	if (r == -EACCES && !disk->secret_file[0]) {
 		log_error("disk '%s': %s: image is encrypted: give its key with "
 			  "secret-file=KEYFILE in --disk",
