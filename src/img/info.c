@@ -4,6 +4,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "block/crypto/luks.h"
 #include "block/qcow2/qcow2.h"
 #include "img/img.h"
 
@@ -23,9 +24,71 @@ static const char *human_size(uint64_t v, char *buf, size_t len)
 	return buf;
 }
 
+static bool encrypted(struct bdev *bd, const struct qcow2 *q)
+{
+	return !strcmp(bdev_format(bd), "luks") || (q && q->h.crypt_method);
+}
+
+/* The LUKS header summary; false when there is none or it cannot be read (an encrypted image
+ * that opened has a readable header, so that is an I/O error, left out of the listing). */
+static bool luks_info(struct bdev *bd, struct luks_info *li)
+{
+	return encrypted(bd, strcmp(bdev_format(bd), "qcow2") ? NULL : bdev_opaque(bd)) &&
+	       bdev_luks_info(bd, li) == 0;
+}
+
+/* The LUKS header as qemu-img shows it (format-specific "luks" data, or qcow2's "encrypt"),
+ * `in` spaces deep. */
+static void luks_json(const struct luks_info *li, int in, bool qcow2)
+{
+	printf("%*s\"ivgen-alg\": \"%s\",\n%*s\"hash-alg\": \"%s\",\n%*s\"cipher-alg\": "
+	       "\"%s\",\n%*s\"uuid\": ",
+	       in, "", li->ivgen_alg, in, "", li->hash_alg, in, "", li->cipher_alg, in, "");
+	json_string(stdout, li->uuid);
+	if (qcow2)
+		printf(",\n%*s\"format\": \"luks\"", in, "");
+	printf(",\n%*s\"cipher-mode\": \"%s\",\n%*s\"slots\": [\n", in, "", li->cipher_mode, in,
+	       "");
+	for (int i = 0; i < 8; i++) {
+		printf("%*s{\n%*s\"active\": %s,\n", in + 4, "", in + 8, "",
+		       li->slot[i].active ? "true" : "false");
+		if (li->slot[i].active)
+			printf("%*s\"iters\": %u,\n", in + 8, "", li->slot[i].iters);
+		printf("%*s\"key-offset\": %llu", in + 8, "",
+		       (unsigned long long)li->slot[i].key_offset);
+		if (li->slot[i].active)
+			printf(",\n%*s\"stripes\": %u", in + 8, "", li->slot[i].stripes);
+		printf("\n%*s}%s\n", in + 4, "", i < 7 ? "," : "");
+	}
+	printf("%*s],\n%*s\"payload-offset\": %llu,\n%*s\"master-key-iters\": %u\n", in, "", in, "",
+	       (unsigned long long)li->payload_offset, in, "", li->mk_iters);
+}
+
+static void luks_human(const struct luks_info *li, int in, bool qcow2)
+{
+	printf("%*sivgen alg: %s\n%*shash alg: %s\n%*scipher alg: %s\n%*suuid: %s\n", in, "",
+	       li->ivgen_alg, in, "", li->hash_alg, in, "", li->cipher_alg, in, "", li->uuid);
+	if (qcow2)
+		printf("%*sformat: luks\n", in, "");
+	printf("%*scipher mode: %s\n%*sslots:\n", in, "", li->cipher_mode, in, "");
+	for (int i = 0; i < 8; i++) {
+		printf("%*s[%d]:\n%*sactive: %s\n", in + 4, "", i, in + 8, "",
+		       li->slot[i].active ? "true" : "false");
+		if (li->slot[i].active)
+			printf("%*siters: %u\n", in + 8, "", li->slot[i].iters);
+		printf("%*skey offset: %llu\n", in + 8, "",
+		       (unsigned long long)li->slot[i].key_offset);
+		if (li->slot[i].active)
+			printf("%*sstripes: %u\n", in + 8, "", li->slot[i].stripes);
+	}
+	printf("%*spayload offset: %llu\n%*smaster key iters: %u\n", in, "",
+	       (unsigned long long)li->payload_offset, in, "", li->mk_iters);
+}
+
 static void print_json(struct bdev *bd, const char *path)
 {
 	struct qcow2 *q = strcmp(bdev_format(bd), "qcow2") == 0 ? bdev_opaque(bd) : NULL;
+	struct luks_info li;
 	printf("{\n");
 	if (q && q->h.nb_snapshots) {
 		printf("    \"snapshots\": [\n");
@@ -61,6 +124,12 @@ static void print_json(struct bdev *bd, const char *path)
 		printf(",\n    \"cluster-size\": %llu", (unsigned long long)q->cluster_size);
 	printf(",\n    \"format\": \"%s\",\n    \"actual-size\": %llu,\n", bdev_format(bd),
 	       (unsigned long long)bdev_actual_size(bd));
+	if (!q && luks_info(bd, &li)) {
+		printf("    \"format-specific\": {\n        \"type\": \"luks\",\n        "
+		       "\"data\": {\n");
+		luks_json(&li, 12, false);
+		printf("        }\n    },\n");
+	}
 	if (q) {
 		printf("    \"format-specific\": {\n        \"type\": \"qcow2\",\n        "
 		       "\"data\": "
@@ -73,8 +142,13 @@ static void print_json(struct bdev *bd, const char *path)
 			       (q->h.compat & QCOW2_COMPAT_LAZY_REFCOUNTS) ? "true" : "false");
 		else
 			printf("            \"compression-type\": \"zlib\",\n");
-		printf("            \"refcount-bits\": %u,\n            \"corrupt\": %s",
-		       1u << q->h.refcount_order,
+		printf("            \"refcount-bits\": %u,\n", 1u << q->h.refcount_order);
+		if (luks_info(bd, &li)) {
+			printf("            \"encrypt\": {\n");
+			luks_json(&li, 16, true);
+			printf("            },\n");
+		}
+		printf("            \"corrupt\": %s",
 		       (q->h.incompat & QCOW2_INCOMPAT_CORRUPT) ? "true" : "false");
 		if (q->h.version >= 3)
 			printf(",\n            \"extended-l2\": %s", q->extl2 ? "true" : "false");
@@ -89,6 +163,8 @@ static void print_json(struct bdev *bd, const char *path)
 			free(full);
 		}
 	}
+	if (encrypted(bd, q))
+		printf("    \"encrypted\": true,\n");
 	printf("    \"dirty-flag\": %s\n}",
 	       q && (q->h.incompat & QCOW2_INCOMPAT_DIRTY) ? "true" : "false");
 }
@@ -125,10 +201,16 @@ static void print_human(struct bdev *bd, const char *path)
 	printf("image: %s\nfile format: %s\nvirtual size: %s (%llu bytes)\ndisk size: %s\n", path,
 	       bdev_format(bd), human_size(bdev_size(bd), a, sizeof(a)),
 	       (unsigned long long)bdev_size(bd), human_size(bdev_actual_size(bd), b, sizeof(b)));
-	if (!strcmp(bdev_format(bd), "luks") || (q && q->h.crypt_method))
+	struct luks_info li;
+	if (encrypted(bd, q))
 		printf("encrypted: yes\n");
-	if (!q)
+	if (!q) {
+		if (luks_info(bd, &li)) {
+			printf("Format specific information:\n");
+			luks_human(&li, 4, false);
+		}
 		return;
+	}
 	printf("cluster_size: %llu\n", (unsigned long long)q->cluster_size);
 	if (q->h.backing_file) {
 		char *full = bdev_backing_path(path, q->h.backing_file);
@@ -147,8 +229,12 @@ static void print_human(struct bdev *bd, const char *path)
 	if (q->h.version >= 3)
 		printf("    lazy refcounts: %s\n",
 		       (q->h.compat & QCOW2_COMPAT_LAZY_REFCOUNTS) ? "true" : "false");
-	printf("    refcount bits: %u\n    corrupt: %s\n", 1u << q->h.refcount_order,
-	       (q->h.incompat & QCOW2_INCOMPAT_CORRUPT) ? "true" : "false");
+	printf("    refcount bits: %u\n", 1u << q->h.refcount_order);
+	if (luks_info(bd, &li)) {
+		printf("    encrypt:\n");
+		luks_human(&li, 8, true);
+	}
+	printf("    corrupt: %s\n", (q->h.incompat & QCOW2_INCOMPAT_CORRUPT) ? "true" : "false");
 	if (q->h.version >= 3)
 		printf("    extended l2: %s\n", q->extl2 ? "true" : "false");
 }

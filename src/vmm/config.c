@@ -27,14 +27,17 @@ const char config_usage[] =
 	"  --serial KIND       COM1 console: stdio (default), file:PATH, pty, socket:PATH, none\n"
 	"  --no-reboot         exit when the guest resets instead of rebooting it\n"
 	"Virtio devices (PCI bus 0, in command-line order; see docs/virtio.md):\n"
-	"  --disk path=FILE[,format=raw|qcow2][,readonly=on][,cache=none|writeback]\n"
-	"         [,serial=S][,num-queues=N]\n"
+	"  --disk path=FILE[,format=raw|qcow2|luks][,readonly=on][,cache=none|writeback]\n"
+	"         [,serial=S][,num-queues=N][,secret-file=KEYFILE]\n"
 	"                      virtio-blk on an image or block device (repeatable: vda,\n"
 	"                      vdb, ...); the format is probed when not given (a file\n"
 	"                      with a qcow2 header is never taken as raw); qcow2 backing\n"
 	"                      chains are followed read-only; cache=none is O_DIRECT (raw\n"
 	"                      only), writeback (default) uses the host page cache;\n"
-	"                      flushes always reach the disk\n"
+	"                      flushes always reach the disk; secret-file names a file\n"
+	"                      holding the key of a LUKS image (raw luks, or qcow2 with\n"
+	"                      encrypt.format=luks), read once at start-up (a pipe such as\n"
+	"                      /dev/fd/N works): the key is never on the command line\n"
 	"  --rng[=rate=BYTES]  virtio-rng from the host's getrandom(), optionally at most\n"
 	"                      BYTES per second (repeatable)\n"
 	"  --console KIND      virtio-console (hvc0 in the guest): stdio, file:PATH, pty,\n"
@@ -146,7 +149,7 @@ static bool parse_on_off(const char *v, bool *out)
 	return true;
 }
 
-/* --disk path=FILE,format=F,readonly=on,cache=none,serial=S,num-queues=N. */
+/* --disk path=FILE,format=F,readonly=on,cache=none,serial=S,num-queues=N,secret-file=K. */
 static int parse_disk(struct vmm_config *cfg, const char *arg, char *err, size_t errlen)
 {
 	char v[8192];
@@ -169,7 +172,7 @@ static int parse_disk(struct vmm_config *cfg, const char *arg, char *err, size_t
 		if (!val || val == kv) {
 			snprintf(err, errlen,
 				 "--disk: '%s' is not KEY=VALUE (keys: path, format, "
-				 "readonly, cache, serial, num-queues)",
+				 "readonly, cache, serial, num-queues, secret-file)",
 				 kv);
 			return -1;
 		}
@@ -187,8 +190,8 @@ static int parse_disk(struct vmm_config *cfg, const char *arg, char *err, size_t
 		} else if (!strcmp(kv, "format")) {
 			/* The block library names what it opens; unknown names fail there. */
 			if (!*val || strlen(val) >= sizeof(d->format)) {
-				snprintf(err, errlen, "--disk: format=%s: expected raw or qcow2",
-					 val);
+				snprintf(err, errlen,
+					 "--disk: format=%s: expected raw, qcow2 or luks", val);
 				return -1;
 			}
 			snprintf(d->format, sizeof(d->format), "%s", val);
@@ -226,10 +229,19 @@ static int parse_disk(struct vmm_config *cfg, const char *arg, char *err, size_t
 				return -1;
 			}
 			d->num_queues = (unsigned)n;
+		} else if (!strcmp(kv, "secret-file")) {
+			if (!*val || strlen(val) >= sizeof(d->secret_file)) {
+				snprintf(
+					err, errlen,
+					"--disk: secret-file= needs the name of a file holding the "
+					"image's key");
+				return -1;
+			}
+			snprintf(d->secret_file, sizeof(d->secret_file), "%s", val);
 		} else {
 			snprintf(err, errlen,
 				 "--disk: unknown key '%s' (keys: path, format, readonly, cache, "
-				 "serial, num-queues)",
+				 "serial, num-queues, secret-file)",
 				 kv);
 			return -1;
 		}

@@ -22,6 +22,12 @@ struct vmm_disk {
 	enum disk_cache cache;
 	char serial[21]; /* up to 20 bytes, as GET_ID returns */
 	unsigned num_queues;
+	char secret_file[4096]; /* the key of a LUKS image ("": none) */
+	/* Its bytes, once blk_bdev_load_secret() read them: read once, so the file may be a pipe
+	 * (/dev/fd/N) or gone after start-up; every boot's open uses these. */
+	bool secret_loaded;
+	size_t secret_len;
+	unsigned char secret[4096];
 };
 
 struct vmm_net {

@@ -7,6 +7,7 @@
 #include "exit_codes.h"
 #include "kvm.h"
 #include "boot/firmware.h"
+#include "virtio/blk_bdev.h"
 #include "virtio/devices.h"
 #include "vm.h"
 
@@ -125,11 +126,13 @@ static void close_taps(struct vmm_config *cfg)
 			close(cfg->nets[i].fd);
 }
 
-/* Disks are opened again by each boot; a bad one is a usage error now. */
-static int check_disks(const struct vmm_config *cfg)
+/* Disks are opened again by each boot; a bad one is a usage error now.  Keys are read once,
+ * here, for all boots. */
+static int check_disks(struct vmm_config *cfg)
 {
 	for (unsigned i = 0; i < cfg->ndisks; i++)
-		if (virtio_blk_check(&cfg->disks[i]) < 0)
+		if (blk_bdev_load_secret(&cfg->disks[i]) < 0 ||
+		    virtio_blk_check(&cfg->disks[i]) < 0)
 			return -1;
 	return 0;
 }

@@ -1,6 +1,7 @@
 /* Fuzz target: opening an untrusted raw LUKS image with a key.  Whatever the header says
  * (names, key size, iteration counts, stripes, key material offsets, payload offset), open and
- * read return errors with a message and never crash, hang or write.
+ * read, and the header summary of info, return errors with a message and never crash, hang or
+ * write.
  *
  * The input is XORed over the header of a valid built-in image (PBKDF2 at its 1000-round
  * minimum), so mutations explore the LUKS fields rather than stopping at the magic. */
@@ -12,6 +13,7 @@
 #include <unistd.h>
 
 #include "block/block.h"
+#include "block/crypto/luks.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -57,6 +59,19 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	int r = bdev_open_secret(path, "luks", 0, key, 4, &bd, err, sizeof(err));
 	if (r < 0 && err[0] == '\0')
 		abort(); /* every refusal says why */
+	/* info: a keyless read-only open summarises the header (printable text only) */
+	struct bdev *ro;
+	if (bdev_open_secret(path, "luks", 0, NULL, 0, &ro, err, sizeof(err)) == 0) {
+		struct luks_info li;
+		if (bdev_luks_info(ro, &li) == 0) {
+			for (const char *c = li.uuid; *c; c++)
+				if (*c < 0x20 || *c > 0x7e)
+					abort();
+		} else if (bdev_error(ro)[0] == '\0') {
+			abort();
+		}
+		bdev_close(ro);
+	}
 	if (r == 0) {
 		static uint8_t buf[8192];
 		uint64_t n = bdev_size(bd) < sizeof(buf) ? bdev_size(bd) : sizeof(buf);

@@ -22,7 +22,7 @@ static void test_disks_in_order(void **state)
 {
 	static struct vmm_config c;
 	assert_int_equal(
-		PARSE(&c, "--disk", "path=/a.img", "--rng", "--disk",
+		PARSE(&c, "--disk", "path=/a.img,secret-file=/run/k", "--rng", "--disk",
 		      "path=/dev/sdb,format=qcow2,readonly=on,cache=none,serial=S1,num-queues=4",
 		      "--console", "pty", "--rng=rate=1M"),
 		0);
@@ -30,6 +30,7 @@ static void test_disks_in_order(void **state)
 	assert_string_equal(c.disks[0].name, "vda");
 	assert_string_equal(c.disks[0].path, "/a.img");
 	assert_string_equal(c.disks[0].format, ""); /* probed */
+	assert_string_equal(c.disks[0].secret_file, "/run/k");
 	assert_false(c.disks[0].readonly);
 	assert_int_equal(c.disks[0].cache, DISK_CACHE_WRITEBACK);
 	assert_int_equal(c.disks[0].num_queues, 1);
@@ -39,6 +40,7 @@ static void test_disks_in_order(void **state)
 	assert_true(c.disks[1].readonly);
 	assert_int_equal(c.disks[1].cache, DISK_CACHE_NONE);
 	assert_string_equal(c.disks[1].serial, "S1");
+	assert_string_equal(c.disks[1].secret_file, "");
 	assert_int_equal(c.disks[1].num_queues, 4);
 	assert_int_equal(c.nrngs, 2);
 	assert_true(c.rng_rate[0] == 0);
@@ -74,7 +76,8 @@ static void test_bad_options(void **state)
 	expect_bad("readonly=2", PARSE(&c, "--disk", "path=/x,readonly=2"));
 	expect_bad("at most 20", PARSE(&c, "--disk", "path=/x,serial=123456789012345678901"));
 	expect_bad("1 to 8", PARSE(&c, "--disk", "path=/x,num-queues=9"));
-	expect_bad("format=: expected raw or qcow2", PARSE(&c, "--disk", "path=/x,format="));
+	expect_bad("format=: expected raw, qcow2 or luks", PARSE(&c, "--disk", "path=/x,format="));
+	expect_bad("secret-file= needs", PARSE(&c, "--disk", "path=/x,secret-file="));
 	expect_bad("1 to 8", PARSE(&c, "--disk", "path=/x,num-queues=two"));
 	expect_bad("rate=BYTES", PARSE(&c, "--rng=speed=3"));
 	expect_bad("rate=BYTES", PARSE(&c, "--rng=rate=0"));

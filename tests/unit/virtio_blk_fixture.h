@@ -45,9 +45,10 @@ struct fx {
 	struct iothread *io;
 	struct virtio_blk *blk;
 	struct vmm_disk disk;
-	char dir[64];	/* the test's temporary directory, if it has one */
-	char path[128]; /* the image */
-	int fd;		/* the image, if the test keeps it open */
+	char dir[64];	       /* the test's temporary directory, if it has one */
+	char path[128];	       /* the image */
+	int fd;		       /* the image, if the test keeps it open */
+	char secret_file[128]; /* the key of an encrypted image ("": none) */
 	uint64_t bar;
 	uint16_t avail;
 };
@@ -76,6 +77,7 @@ static void start_device(struct fx *f, bool readonly, const char *format, const 
 	snprintf(f->disk.path, sizeof(f->disk.path), "%s", f->path);
 	snprintf(f->disk.format, sizeof(f->disk.format), "%s", format ? format : "");
 	snprintf(f->disk.serial, sizeof(f->disk.serial), "%s", serial ? serial : "");
+	snprintf(f->disk.secret_file, sizeof(f->disk.secret_file), "%s", f->secret_file);
 	struct pci_bus_config bc = {.mmio64_base = MMIO64, .mmio64_size = 1ull << 30};
 	f->pb = pci_bus_create(&bc);
 	f->io = iothread_create("test-io");

@@ -8,50 +8,19 @@
 #include <string.h>
 #include <time.h>
 
-#include "block/crypto/luks.h"
+#include "block/crypto/luks_internal.h"
 
-#define LUKS_MAGIC    "LUKS\xba\xbe"
-#define LUKS_SLOTS    8
-#define LUKS_STRIPES  4000
-#define LUKS_DIGEST   20
-#define LUKS_SALT     32
-#define SLOT_ENABLED  0x00AC71F3u
-#define SLOT_DISABLED 0x0000DEADu
-/* Above this an iteration count is damage, not a choice: 64 million rounds of PBKDF2-SHA256
- * take about half a minute on a fast core, far beyond what any benchmark-based count is. */
-#define MAX_ITER (64u * 1024 * 1024)
-/* Header sectors before the first key slot and the key slot stride, as qemu and cryptsetup
- * align them (4 KiB). */
-#define HDR_SECTORS 8u
-
-struct luks {
-	const EVP_CIPHER *cipher;
-	EVP_CIPHER_CTX *enc, *dec;
-	uint32_t key_bytes;
-	uint64_t payload_offset;
-};
-
-struct luks_hdr {
-	char cipher_name[33], cipher_mode[33], hash_spec[33];
-	uint32_t payload_sector, key_bytes, mk_iter;
-	uint8_t mk_digest[LUKS_DIGEST], mk_salt[LUKS_SALT];
-	struct {
-		uint32_t active, iter, offset, stripes;
-		uint8_t salt[LUKS_SALT];
-	} slot[LUKS_SLOTS];
-};
-
-static uint32_t be32(const uint8_t *p)
+uint32_t luks_be32(const uint8_t *p)
 {
 	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
 }
-static void put32(uint8_t *p, uint32_t v)
+void luks_put32(uint8_t *p, uint32_t v)
 {
 	p[0] = (uint8_t)(v >> 24), p[1] = (uint8_t)(v >> 16), p[2] = (uint8_t)(v >> 8),
 	p[3] = (uint8_t)v;
 }
 
-static uint64_t slot_bytes(uint32_t key_bytes)
+uint64_t luks_slot_bytes(uint32_t key_bytes)
 {
 	return align_up((uint64_t)key_bytes * LUKS_STRIPES, LUKS_SECTOR);
 }
@@ -71,7 +40,7 @@ static int get_name(struct bdev *bd, const uint8_t *p, char *out, const char *fi
 	return 0;
 }
 
-static const EVP_MD *hash_by_name(const char *name)
+const EVP_MD *luks_hash(const char *name)
 {
 	if (!strcmp(name, "sha256"))
 		return EVP_sha256();
@@ -97,11 +66,16 @@ static int parse_header(struct bdev *bd, const uint8_t *b, uint64_t area_len, st
 	    (r = get_name(bd, b + 40, h->cipher_mode, "cipher mode")) < 0 ||
 	    (r = get_name(bd, b + 72, h->hash_spec, "hash spec")) < 0)
 		return r;
-	h->payload_sector = be32(b + 104);
-	h->key_bytes = be32(b + 108);
+	h->payload_sector = luks_be32(b + 104);
+	h->key_bytes = luks_be32(b + 108);
 	memcpy(h->mk_digest, b + 112, LUKS_DIGEST);
 	memcpy(h->mk_salt, b + 132, LUKS_SALT);
-	h->mk_iter = be32(b + 164);
+	h->mk_iter = luks_be32(b + 164);
+	memcpy(h->uuid, b + 168, 40);
+	h->uuid[40] = '\0';
+	for (char *c = h->uuid; *c; c++)
+		if (*c < 0x20 || *c > 0x7e)
+			*c = '?'; /* shown by info only: damage there harms nothing else */
 	if (strcmp(h->cipher_name, "aes") != 0)
 		return bdev_set_error(bd, -ENOTSUP,
 				      "%s: LUKS cipher '%s' is not supported (only aes)", f,
@@ -111,7 +85,7 @@ static int parse_header(struct bdev *bd, const uint8_t *b, uint64_t area_len, st
 				      "%s: LUKS cipher mode '%s' is not supported (only "
 				      "xts-plain64)",
 				      f, h->cipher_mode);
-	if (!hash_by_name(h->hash_spec))
+	if (!luks_hash(h->hash_spec))
 		return bdev_set_error(bd, -ENOTSUP,
 				      "%s: LUKS hash '%s' is not supported (sha1, sha256, sha512)",
 				      f, h->hash_spec);
@@ -125,22 +99,20 @@ static int parse_header(struct bdev *bd, const uint8_t *b, uint64_t area_len, st
 				      "range (1..%u)",
 				      f, h->mk_iter, MAX_ITER);
 	uint64_t payload = (uint64_t)h->payload_sector * LUKS_SECTOR;
-	uint64_t need = slot_bytes(h->key_bytes);
-	int active = 0;
+	uint64_t need = luks_slot_bytes(h->key_bytes);
 	for (int i = 0; i < LUKS_SLOTS; i++) {
 		const uint8_t *s = b + 208 + i * 48;
-		h->slot[i].active = be32(s);
-		h->slot[i].iter = be32(s + 4);
+		h->slot[i].active = luks_be32(s);
+		h->slot[i].iter = luks_be32(s + 4);
 		memcpy(h->slot[i].salt, s + 8, LUKS_SALT);
-		h->slot[i].offset = be32(s + 40);
-		h->slot[i].stripes = be32(s + 44);
+		h->slot[i].offset = luks_be32(s + 40);
+		h->slot[i].stripes = luks_be32(s + 44);
 		if (h->slot[i].active == SLOT_DISABLED)
 			continue;
 		if (h->slot[i].active != SLOT_ENABLED)
 			return bdev_set_error(bd, -EINVAL,
 					      "%s: LUKS key slot %d: invalid state 0x%08x", f, i,
 					      h->slot[i].active);
-		active++;
 		if (h->slot[i].stripes != LUKS_STRIPES)
 			return bdev_set_error(bd, -EINVAL,
 					      "%s: LUKS key slot %d: %u stripes (LUKS1 uses %u)", f,
@@ -159,13 +131,12 @@ static int parse_header(struct bdev *bd, const uint8_t *b, uint64_t area_len, st
 					      f, i, h->slot[i].offset,
 					      (unsigned long long)area_len);
 	}
-	if (!active)
-		return bdev_set_error(bd, -EINVAL, "%s: LUKS header has no active key slot", f);
+	/* No active slot is a keyless image (all erased with --force): info still works. */
 	return 0;
 }
 
-static int xts_crypt(const EVP_CIPHER *cipher, EVP_CIPHER_CTX *ctx, const uint8_t *key, bool enc,
-		     uint64_t sector, uint8_t *buf, size_t len)
+int luks_xts_crypt(const EVP_CIPHER *cipher, EVP_CIPHER_CTX *ctx, const uint8_t *key, bool enc,
+		   uint64_t sector, uint8_t *buf, size_t len)
 {
 	for (size_t o = 0; o < len; o += LUKS_SECTOR, sector++) {
 		uint8_t iv[16] = {0};
@@ -192,7 +163,7 @@ static int diffuse(const EVP_MD *md, uint8_t *buf, size_t len)
 	for (size_t i = 0, o = 0; o < len; i++, o += ds) {
 		size_t n = len - o < ds ? len - o : ds;
 		uint8_t idx[4];
-		put32(idx, (uint32_t)i);
+		luks_put32(idx, (uint32_t)i);
 		if (!EVP_DigestInit_ex(ctx, md, NULL) || !EVP_DigestUpdate(ctx, idx, 4) ||
 		    !EVP_DigestUpdate(ctx, buf + o, n) || !EVP_DigestFinal_ex(ctx, out, NULL)) {
 			r = -EIO;
@@ -220,7 +191,7 @@ static int af_merge(const EVP_MD *md, const uint8_t *split, size_t key_bytes, ui
 	return 0;
 }
 
-static int af_split(const EVP_MD *md, const uint8_t *key, size_t key_bytes, uint8_t *split)
+int luks_af_split(const EVP_MD *md, const uint8_t *key, size_t key_bytes, uint8_t *split)
 {
 	if (RAND_bytes(split, (int)(key_bytes * (LUKS_STRIPES - 1))) != 1)
 		return -EIO;
@@ -237,13 +208,13 @@ static int af_split(const EVP_MD *md, const uint8_t *key, size_t key_bytes, uint
 	return 0;
 }
 
-static const EVP_CIPHER *xts_cipher(uint32_t key_bytes)
+const EVP_CIPHER *luks_xts_cipher(uint32_t key_bytes)
 {
 	return key_bytes == 64 ? EVP_aes_256_xts() : EVP_aes_128_xts();
 }
 
-static int pbkdf2(const EVP_MD *md, const void *pw, size_t pwlen, const uint8_t *salt,
-		  uint32_t iter, uint8_t *out, size_t outlen)
+int luks_pbkdf2(const EVP_MD *md, const void *pw, size_t pwlen, const uint8_t *salt, uint32_t iter,
+		uint8_t *out, size_t outlen)
 {
 	return PKCS5_PBKDF2_HMAC(pw, (int)pwlen, salt, LUKS_SALT, (int)iter, md, (int)outlen,
 				 out) == 1
@@ -257,9 +228,10 @@ static int make_luks(struct bdev *bd, uint32_t key_bytes, const uint8_t *mk, uin
 	struct luks *l = calloc(1, sizeof(*l));
 	if (!l)
 		return bdev_set_error(bd, -ENOMEM, "%s: out of memory", bd->filename);
-	l->cipher = xts_cipher(key_bytes);
+	l->cipher = luks_xts_cipher(key_bytes);
 	l->key_bytes = key_bytes;
 	l->payload_offset = payload;
+	memcpy(l->mk, mk, key_bytes);
 	l->enc = EVP_CIPHER_CTX_new();
 	l->dec = EVP_CIPHER_CTX_new();
 	if (!l->enc || !l->dec || !EVP_CipherInit_ex(l->enc, l->cipher, NULL, mk, NULL, 1) ||
@@ -272,19 +244,60 @@ static int make_luks(struct bdev *bd, uint32_t key_bytes, const uint8_t *mk, uin
 	return 0;
 }
 
-int luks_open(struct bdev *bd, uint64_t base, uint64_t area_len, const void *secret,
-	      size_t secret_len, struct luks **out, uint64_t *payload)
+int luks_read_header(struct bdev *bd, uint64_t base, uint64_t area_len, struct luks_hdr *h)
 {
 	uint8_t b[LUKS_HEADER_SIZE];
-	*out = NULL;
 	if (area_len < LUKS_HEADER_SIZE)
 		return bdev_set_error(bd, -EINVAL, "%s: LUKS header area is too small (%llu bytes)",
 				      bd->filename, (unsigned long long)area_len);
 	int r = bdev_pread(bd, base, b, sizeof(b), "LUKS header");
+	return r < 0 ? r : parse_header(bd, b, area_len, h);
+}
+
+/* Does active slot i open with the secret?  0 and the master key in mk: yes; -EACCES: no. */
+int luks_try_slot(struct bdev *bd, uint64_t base, const struct luks_hdr *h, int i,
+		  const void *secret, size_t secret_len, uint8_t *mk)
+{
+	const EVP_MD *md = luks_hash(h->hash_spec);
+	size_t kb = h->key_bytes, sb = luks_slot_bytes(h->key_bytes);
+	uint8_t *split = malloc(sb);
+	EVP_CIPHER_CTX *ctx = EVP_CIPHER_CTX_new();
+	uint8_t slot_key[64], digest[LUKS_DIGEST];
+	int r = -ENOMEM;
+	if (!split || !ctx) {
+		bdev_set_error(bd, -ENOMEM, "%s: out of memory", bd->filename);
+		goto out;
+	}
+	r = bdev_pread(bd, base + (uint64_t)h->slot[i].offset * LUKS_SECTOR, split, sb,
+		       "LUKS key material");
 	if (r < 0)
-		return r;
+		goto out;
+	if (luks_pbkdf2(md, secret, secret_len, h->slot[i].salt, h->slot[i].iter, slot_key, kb) <
+		    0 ||
+	    luks_xts_crypt(luks_xts_cipher(h->key_bytes), ctx, slot_key, false, 0, split, sb) < 0 ||
+	    af_merge(md, split, kb, mk) < 0 ||
+	    luks_pbkdf2(md, mk, kb, h->mk_salt, h->mk_iter, digest, LUKS_DIGEST) < 0) {
+		r = bdev_set_error(bd, -EIO, "%s: LUKS key slot %d: crypto failure", bd->filename,
+				   i);
+		goto out;
+	}
+	r = CRYPTO_memcmp(digest, h->mk_digest, LUKS_DIGEST) == 0 ? 0 : -EACCES;
+out:
+	EVP_CIPHER_CTX_free(ctx);
+	if (split)
+		OPENSSL_cleanse(split, sb);
+	OPENSSL_cleanse(slot_key, sizeof(slot_key));
+	free(split);
+	return r;
+}
+
+int luks_open(struct bdev *bd, uint64_t base, uint64_t area_len, const void *secret,
+	      size_t secret_len, struct luks **out, uint64_t *payload)
+{
+	*out = NULL;
 	struct luks_hdr h;
-	if ((r = parse_header(bd, b, area_len, &h)) < 0)
+	int r = luks_read_header(bd, base, area_len, &h);
+	if (r < 0)
 		return r;
 	if (payload)
 		*payload = (uint64_t)h.payload_sector * LUKS_SECTOR;
@@ -293,39 +306,19 @@ int luks_open(struct bdev *bd, uint64_t base, uint64_t area_len, const void *sec
 				      "%s: image is encrypted: give its key (--object "
 				      "secret,id=sec0,file=PATH and key-secret=sec0)",
 				      bd->filename);
-	const EVP_MD *md = hash_by_name(h.hash_spec);
-	size_t kb = h.key_bytes, sb = slot_bytes(h.key_bytes);
-	uint8_t *split = malloc(sb);
-	if (!split)
-		return bdev_set_error(bd, -ENOMEM, "%s: out of memory", bd->filename);
-	uint8_t slot_key[64], mk[64], digest[LUKS_DIGEST];
-	EVP_CIPHER_CTX *ctx = EVP_CIPHER_CTX_new();
+	bool any = false;
+	for (int i = 0; i < LUKS_SLOTS; i++)
+		any |= h.slot[i].active == SLOT_ENABLED;
+	if (!any)
+		return bdev_set_error(bd, -EACCES,
+				      "%s: LUKS header has no active key slot: no key can open it "
+				      "(all were erased)",
+				      bd->filename);
+	uint8_t mk[64];
 	r = -EACCES;
-	for (int i = 0; i < LUKS_SLOTS && r == -EACCES && ctx; i++) {
-		if (h.slot[i].active != SLOT_ENABLED)
-			continue;
-		int e = bdev_pread(bd, base + (uint64_t)h.slot[i].offset * LUKS_SECTOR, split, sb,
-				   "LUKS key material");
-		if (e < 0) {
-			r = e;
-			break;
-		}
-		if (pbkdf2(md, secret, secret_len, h.slot[i].salt, h.slot[i].iter, slot_key, kb) <
-			    0 ||
-		    xts_crypt(xts_cipher(h.key_bytes), ctx, slot_key, false, 0, split, sb) < 0 ||
-		    af_merge(md, split, kb, mk) < 0 ||
-		    pbkdf2(md, mk, kb, h.mk_salt, h.mk_iter, digest, LUKS_DIGEST) < 0) {
-			r = bdev_set_error(bd, -EIO, "%s: LUKS key slot %d: crypto failure",
-					   bd->filename, i);
-			break;
-		}
-		if (CRYPTO_memcmp(digest, h.mk_digest, LUKS_DIGEST) == 0)
-			r = 0;
-	}
-	EVP_CIPHER_CTX_free(ctx);
-	OPENSSL_cleanse(split, sb);
-	OPENSSL_cleanse(slot_key, sizeof(slot_key));
-	free(split);
+	for (int i = 0; i < LUKS_SLOTS && r == -EACCES; i++)
+		if (h.slot[i].active == SLOT_ENABLED)
+			r = luks_try_slot(bd, base, &h, i, secret, secret_len, mk);
 	if (r == -EACCES)
 		bdev_set_error(bd, -EACCES,
 			       "%s: invalid password: no LUKS key slot opens with the given secret",
@@ -347,12 +340,13 @@ void luks_free(struct luks *l)
 		return;
 	EVP_CIPHER_CTX_free(l->enc);
 	EVP_CIPHER_CTX_free(l->dec);
+	OPENSSL_cleanse(l->mk, sizeof(l->mk));
 	free(l);
 }
 
 static uint32_t slot_stride_sectors(void)
 {
-	return (uint32_t)align_up(slot_bytes(64) / LUKS_SECTOR, HDR_SECTORS);
+	return (uint32_t)align_up(luks_slot_bytes(64) / LUKS_SECTOR, HDR_SECTORS);
 }
 
 uint64_t luks_create_size(void)
@@ -369,7 +363,7 @@ static uint64_t pbkdf2_per_ms(const EVP_MD *md)
 	for (;;) {
 		struct timespec a, b;
 		clock_gettime(CLOCK_MONOTONIC, &a);
-		pbkdf2(md, "benchmark", 9, salt, iter, out, sizeof(out));
+		luks_pbkdf2(md, "benchmark", 9, salt, iter, out, sizeof(out));
 		clock_gettime(CLOCK_MONOTONIC, &b);
 		double ms =
 			(double)(b.tv_sec - a.tv_sec) * 1e3 + (double)(b.tv_nsec - a.tv_nsec) / 1e6;
@@ -379,22 +373,25 @@ static uint64_t pbkdf2_per_ms(const EVP_MD *md)
 	}
 }
 
+uint32_t luks_iterations(const EVP_MD *md, uint32_t iter_time_ms, uint32_t *mk_iter)
+{
+	uint64_t it = pbkdf2_per_ms(md) * (iter_time_ms ? iter_time_ms : 2000);
+	/* At least 1000 rounds whatever iter-time says, as qemu-img; the digest check gets an
+	 * eighth of the slot's time. */
+	if (mk_iter)
+		*mk_iter = (uint32_t)(it / 8 < 1000 ? 1000 : it / 8 > MAX_ITER ? MAX_ITER : it / 8);
+	return (uint32_t)(it < 1000 ? 1000 : it > MAX_ITER ? MAX_ITER : it);
+}
+
 int luks_create(struct bdev *bd, uint64_t base, uint32_t iter_time_ms, const void *secret,
 		size_t secret_len, struct luks **out)
 {
 	const EVP_MD *md = EVP_sha256();
 	const uint32_t kb = 64;
-	if (!iter_time_ms)
-		iter_time_ms = 2000;
-	uint64_t per_ms = pbkdf2_per_ms(md);
-	uint64_t it = per_ms * iter_time_ms;
-	/* At least 1000 rounds whatever iter-time says, as qemu-img; the digest check gets an
-	 * eighth of the slot's time. */
-	uint32_t slot_iter = (uint32_t)(it < 1000 ? 1000 : it > MAX_ITER ? MAX_ITER : it);
-	uint32_t mk_iter = (uint32_t)(it / 8 < 1000 ? 1000 : it / 8 > MAX_ITER ? MAX_ITER : it / 8);
+	uint32_t mk_iter, slot_iter = luks_iterations(md, iter_time_ms, &mk_iter);
 	uint8_t mk[64], slot_key[64], digest[LUKS_DIGEST], salt[LUKS_SALT], mk_salt[LUKS_SALT];
 	uint8_t uuid_raw[16];
-	size_t sb = slot_bytes(kb);
+	size_t sb = luks_slot_bytes(kb);
 	uint8_t *split = malloc(sb);
 	uint8_t *hdr = calloc(1, HDR_SECTORS * LUKS_SECTOR);
 	EVP_CIPHER_CTX *ctx = EVP_CIPHER_CTX_new();
@@ -411,10 +408,10 @@ int luks_create(struct bdev *bd, uint64_t base, uint32_t iter_time_ms, const voi
 		goto out;
 	uuid_raw[6] = (uint8_t)((uuid_raw[6] & 0x0f) | 0x40);
 	uuid_raw[8] = (uint8_t)((uuid_raw[8] & 0x3f) | 0x80);
-	if (pbkdf2(md, mk, kb, mk_salt, mk_iter, digest, LUKS_DIGEST) < 0 ||
-	    pbkdf2(md, secret, secret_len, salt, slot_iter, slot_key, kb) < 0 ||
-	    af_split(md, mk, kb, split) < 0 ||
-	    xts_crypt(xts_cipher(kb), ctx, slot_key, true, 0, split, sb) < 0)
+	if (luks_pbkdf2(md, mk, kb, mk_salt, mk_iter, digest, LUKS_DIGEST) < 0 ||
+	    luks_pbkdf2(md, secret, secret_len, salt, slot_iter, slot_key, kb) < 0 ||
+	    luks_af_split(md, mk, kb, split) < 0 ||
+	    luks_xts_crypt(luks_xts_cipher(kb), ctx, slot_key, true, 0, split, sb) < 0)
 		goto out;
 	memcpy(hdr, LUKS_MAGIC, 6);
 	hdr[7] = 1;
@@ -422,11 +419,11 @@ int luks_create(struct bdev *bd, uint64_t base, uint32_t iter_time_ms, const voi
 	strcpy((char *)hdr + 40, "xts-plain64");
 	strcpy((char *)hdr + 72, "sha256");
 	uint32_t stride = slot_stride_sectors();
-	put32(hdr + 104, (uint32_t)(luks_create_size() / LUKS_SECTOR));
-	put32(hdr + 108, kb);
+	luks_put32(hdr + 104, (uint32_t)(luks_create_size() / LUKS_SECTOR));
+	luks_put32(hdr + 108, kb);
 	memcpy(hdr + 112, digest, LUKS_DIGEST);
 	memcpy(hdr + 132, mk_salt, LUKS_SALT);
-	put32(hdr + 164, mk_iter);
+	luks_put32(hdr + 164, mk_iter);
 	char *u = (char *)hdr + 168;
 	for (int i = 0, o = 0; i < 16; i++) {
 		o += sprintf(u + o, "%02x", uuid_raw[i]);
@@ -435,12 +432,12 @@ int luks_create(struct bdev *bd, uint64_t base, uint32_t iter_time_ms, const voi
 	}
 	for (uint32_t i = 0; i < LUKS_SLOTS; i++) {
 		uint8_t *s = hdr + 208 + i * 48;
-		put32(s, i == 0 ? SLOT_ENABLED : SLOT_DISABLED);
-		put32(s + 4, i == 0 ? slot_iter : 0);
+		luks_put32(s, i == 0 ? SLOT_ENABLED : SLOT_DISABLED);
+		luks_put32(s + 4, i == 0 ? slot_iter : 0);
 		if (i == 0)
 			memcpy(s + 8, salt, LUKS_SALT);
-		put32(s + 40, HDR_SECTORS + i * stride);
-		put32(s + 44, LUKS_STRIPES);
+		luks_put32(s + 40, HDR_SECTORS + i * stride);
+		luks_put32(s + 44, LUKS_STRIPES);
 	}
 	if ((r = bdev_pwrite(bd, base + (uint64_t)HDR_SECTORS * LUKS_SECTOR, split, sb,
 			     "LUKS key material")) < 0 ||
@@ -462,10 +459,10 @@ out:
 
 int luks_encrypt(struct luks *l, uint64_t sector, uint8_t *buf, size_t len)
 {
-	return xts_crypt(l->cipher, l->enc, NULL, true, sector, buf, len);
+	return luks_xts_crypt(l->cipher, l->enc, NULL, true, sector, buf, len);
 }
 
 int luks_decrypt(struct luks *l, uint64_t sector, uint8_t *buf, size_t len)
 {
-	return xts_crypt(l->cipher, l->dec, NULL, false, sector, buf, len);
+	return luks_xts_crypt(l->cipher, l->dec, NULL, false, sector, buf, len);
 }

@@ -4,6 +4,7 @@
 #ifndef VIREO_BLOCK_CRYPTO_LUKS_H
 #define VIREO_BLOCK_CRYPTO_LUKS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -33,6 +34,49 @@ uint64_t luks_create_size(void);
  * luks ready for use through *out (may be NULL). */
 int luks_create(struct bdev *bd, uint64_t base, uint32_t iter_time_ms, const void *secret,
 		size_t secret_len, struct luks **out);
+
+/* What qemu-img info shows of a LUKS header (no key needed). */
+struct luks_info {
+	char cipher_alg[48]; /* "aes-256" (xts halves the key) */
+	char cipher_mode[16], ivgen_alg[16], hash_alg[33], uuid[41];
+	struct {
+		bool active;
+		uint32_t iters, stripes;
+		uint64_t key_offset; /* bytes from the header */
+	} slot[8];
+	uint64_t payload_offset; /* bytes, as the header says */
+	uint32_t mk_iters;
+};
+int luks_read_info(struct bdev *bd, uint64_t base, uint64_t area_len, struct luks_info *out);
+
+/* Key slot changes, as qemu-img amend's state/keyslot/new-secret/old-secret/iter-time. */
+struct luks_amend {
+	bool activate;		/* state=active: add new_secret; inactive: erase slots */
+	int keyslot;		/* -1: any free slot (add) / the slots old_secret opens (erase) */
+	const void *new_secret; /* NULL: not given */
+	size_t new_len;
+	const void *old_secret; /* NULL: not given */
+	size_t old_len;
+	uint32_t iter_time_ms; /* 0: 2000 */
+	bool force;	       /* erase even the last active slot */
+};
+/* Add or erase key slots of the header at base; l is the unlocked image (its master key goes
+ * into new slots).  A new slot's key material is written and synced before its header entry,
+ * the entry's state word last; an erased slot's material is overwritten with random bytes
+ * and synced before its entry is cleared.  Every check runs before the first write: on error
+ * (message on bd) the image is unchanged. */
+int luks_amend_slots(struct bdev *bd, uint64_t base, uint64_t area_len, struct luks *l,
+		     const struct luks_amend *a);
+
+/* The same on an open image, raw LUKS or qcow2 with encrypt.format=luks; -ENOTSUP (message
+ * on bd) when bd is not LUKS-encrypted. */
+int bdev_luks_info(struct bdev *bd, struct luks_info *out);
+int bdev_luks_amend(struct bdev *bd, const struct luks_amend *a);
+
+/* Whether bd is encrypted and opened with its key (a read-only open without a key succeeds
+ * for info, but its data is locked). */
+enum bdev_crypt { BDEV_CRYPT_NONE, BDEV_CRYPT_UNLOCKED, BDEV_CRYPT_LOCKED };
+enum bdev_crypt bdev_crypt_state(const struct bdev *bd);
 
 /* En/decrypt len bytes (a multiple of 512) in place, the first sector numbered `sector`
  * (plain64 IV). */

@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "block/crypto/luks.h"
+#include "block/qcow2/qcow2.h"
 
 #define BOUNCE (1u << 20)
 
@@ -225,4 +226,57 @@ int luks_image_create(const char *path, uint64_t size, uint32_t iter_time_ms, co
 	bd->drv = NULL;
 	bdev_close(bd);
 	return r;
+}
+
+/* Where the LUKS header of bd lives: all of raw LUKS's header area, or the clusters qcow2's
+ * crypt header extension names. */
+static int luks_area(struct bdev *bd, uint64_t *base, uint64_t *len, struct luks **l)
+{
+	if (bd->drv == &bdev_luks_driver) {
+		struct luks_bdev *s = bd->opaque;
+		*base = 0, *len = s->payload, *l = s->l;
+		return 0;
+	}
+	if (bd->drv == &bdev_qcow2_driver) {
+		struct qcow2 *q = bd->opaque;
+		if (q->h.crypt_method == QCOW2_CRYPT_LUKS) {
+			*base = q->crypt_offset, *len = q->crypt_length, *l = q->luks;
+			return 0;
+		}
+	}
+	return bdev_set_error(bd, -ENOTSUP,
+			      "%s: not a LUKS-encrypted image (raw luks or qcow2 "
+			      "with encrypt.format=luks)",
+			      bd->filename);
+}
+
+int bdev_luks_info(struct bdev *bd, struct luks_info *out)
+{
+	uint64_t base = 0, len = 0;
+	struct luks *l = NULL;
+	int r = luks_area(bd, &base, &len, &l);
+	return r < 0 ? r : luks_read_info(bd, base, len, out);
+}
+
+int bdev_luks_amend(struct bdev *bd, const struct luks_amend *a)
+{
+	uint64_t base = 0, len = 0;
+	struct luks *l = NULL;
+	int r = luks_area(bd, &base, &len, &l);
+	if (r == 0 && !bd->writable)
+		r = bdev_set_error(bd, -EROFS, "%s: opened read-only", bd->filename);
+	return r < 0 ? r : luks_amend_slots(bd, base, len, l, a);
+}
+
+enum bdev_crypt bdev_crypt_state(const struct bdev *bd)
+{
+	if (bd->drv == &bdev_luks_driver)
+		return ((struct luks_bdev *)bd->opaque)->l ? BDEV_CRYPT_UNLOCKED
+							   : BDEV_CRYPT_LOCKED;
+	if (bd->drv == &bdev_qcow2_driver) {
+		const struct qcow2 *q = bd->opaque;
+		if (q->h.crypt_method)
+			return q->luks ? BDEV_CRYPT_UNLOCKED : BDEV_CRYPT_LOCKED;
+	}
+	return BDEV_CRYPT_NONE;
 }

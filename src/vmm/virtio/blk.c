@@ -461,6 +461,12 @@ static int open_image(const struct vmm_disk *disk, uint64_t *bytes, uint32_t *lo
 		      uint32_t *physical)
 {
 	const char *p = disk->path;
+	if (disk->secret_file[0]) {
+		log_error("disk '%s': %s: secret-file given, but the image is raw (not "
+			  "encrypted, or format=raw was given)",
+			  disk->name, p);
+		return -1;
+	}
 	int flags = (disk->readonly ? O_RDONLY : O_RDWR) | O_CLOEXEC;
 	if (disk->cache == DISK_CACHE_NONE)
 		flags |= O_DIRECT;

@@ -13,7 +13,10 @@
 #include <sys/file.h>
 #include <unistd.h>
 
+#include <openssl/crypto.h>
+
 #include "block/block.h"
+#include "block/crypto/luks.h"
 #include "common/log.h"
 #include "vmm/virtio/blk_bdev.h"
 
@@ -104,6 +107,49 @@ static void *worker_main(void *arg)
 	return NULL;
 }
 
+/* The key of an encrypted disk: the whole secret-file, as qemu's secret objects take it
+ * (read to the end: a pipe gives it in pieces).  -1 and an error logged when it cannot be
+ * read or does not fit. */
+static int read_secret(const struct vmm_disk *disk, unsigned char *buf, size_t cap, size_t *len)
+{
+	int fd = open(disk->secret_file, O_RDONLY | O_CLOEXEC);
+	size_t n = 0;
+	ssize_t k = 0;
+	while (fd >= 0 && n <= cap && (k = read(fd, buf + n, cap + 1 - n)) > 0)
+		n += (size_t)k;
+	int e = errno;
+	if (fd >= 0)
+		close(fd);
+	if (fd < 0 || k < 0) {
+		log_error("disk '%s': secret-file %s: cannot read: %s", disk->name,
+			  disk->secret_file, strerror(e));
+		return -1;
+	}
+	if (n > cap) {
+		log_error("disk '%s': secret-file %s: longer than %zu bytes; is it the key?",
+			  disk->name, disk->secret_file, cap);
+		return -1;
+	}
+	*len = n;
+	return 0;
+}
+
+int blk_bdev_load_secret(struct vmm_disk *disk)
+{
+	if (!disk->secret_file[0] || disk->secret_loaded)
+		return 0;
+	unsigned char buf[sizeof(disk->secret) + 1];
+	size_t len;
+	int r = read_secret(disk, buf, sizeof(disk->secret), &len);
+	if (r == 0) {
+		memcpy(disk->secret, buf, len);
+		disk->secret_len = len;
+		disk->secret_loaded = true;
+	}
+	OPENSSL_cleanse(buf, sizeof(buf));
+	return r;
+}
+
 struct blk_bdev *blk_bdev_open(const struct vmm_disk *disk, const char *format, uint64_t *bytes)
 {
 	struct blk_bdev *bb = calloc(1, sizeof(*bb));
@@ -119,13 +165,46 @@ struct blk_bdev *blk_bdev_open(const struct vmm_disk *disk, const char *format, 
 	pthread_cond_init(&bb->cond, NULL);
 	bb->writable = !disk->readonly;
 	char err[4400];
-	int r = bdev_open(disk->path, format, bb->writable ? BDEV_RDWR : 0, &bb->bd, err,
-			  sizeof(err));
+	/* Not loaded (a caller without blk_bdev_load_secret()): the file, read now. */
+	unsigned char buf[sizeof(disk->secret) + 1];
+	const unsigned char *secret = disk->secret_loaded ? disk->secret : NULL;
+	size_t secret_len = disk->secret_len;
+	if (disk->secret_file[0] && !secret) {
+		if (read_secret(disk, buf, sizeof(disk->secret), &secret_len) < 0)
+			goto fail;
+		secret = buf;
+	}
+	int r = bdev_open_secret(disk->path, format, bb->writable ? BDEV_RDWR : 0, secret,
+				 secret_len, &bb->bd, err, sizeof(err));
+	OPENSSL_cleanse(buf, sizeof(buf));
+	if (r == -EACCES && !disk->secret_file[0]) {
+		log_error("disk '%s': %s: image is encrypted: give its key with "
+			  "secret-file=KEYFILE in --disk",
+			  disk->name, disk->path);
+		goto fail;
+	}
+	if (r == -EACCES) {
+		log_error("disk '%s': %s (secret-file %s)", disk->name, err, disk->secret_file);
+		goto fail;
+	}
 	if (r < 0) {
 		bool perm = bb->writable && strstr(err, "cannot open for writing") &&
 			    (strstr(err, "Permission denied") || strstr(err, "Read-only"));
 		log_error("disk '%s': %s%s", disk->name, err,
 			  perm ? " (add readonly=on to use it read-only)" : "");
+		goto fail;
+	}
+	enum bdev_crypt cs = bdev_crypt_state(bb->bd);
+	if (cs == BDEV_CRYPT_LOCKED) { /* a read-only open without a key */
+		log_error("disk '%s': %s: image is encrypted: give its key with "
+			  "secret-file=KEYFILE in --disk",
+			  disk->name, disk->path);
+		goto fail;
+	}
+	if (cs == BDEV_CRYPT_NONE && disk->secret_file[0]) {
+		log_error("disk '%s': %s: secret-file given, but the image is not encrypted "
+			  "(%s)",
+			  disk->name, disk->path, bdev_format(bb->bd));
 		goto fail;
 	}
 	if (flock(bdev_fd(bb->bd), (bb->writable ? LOCK_EX : LOCK_SH) | LOCK_NB) < 0) {

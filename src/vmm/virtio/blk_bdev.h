@@ -39,6 +39,10 @@ struct blk_bdev;
  * (probing never takes a file with a known header for raw). */
 const char *blk_bdev_format(const struct vmm_disk *disk);
 
+/* Read disk->secret_file into disk->secret (nothing when there is none or it was read
+ * already).  -1, logged naming the disk, when it cannot be read or is too long. */
+int blk_bdev_load_secret(struct vmm_disk *disk);
+
 /* Open the image (read-only with readonly=on; the backing chain always
  * read-only) and start its worker.  NULL on failure, logged as one line
  * naming the disk. */
