@@ -4,7 +4,6 @@
 #include "common/json_util.h"
 #include "common/util.h"
 
-#include <curl/curl.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -639,7 +638,6 @@ int main(int argc, char **argv)
 		fputs(usage, stderr);
 		return EXIT_USAGE;
 	}
-	curl_global_init(CURL_GLOBAL_DEFAULT);
 	const char *verb = args[0];
 	char **rest = args + 1;
 	int nrest = nargs - 1, r;
