@@ -25,7 +25,9 @@
 
 /* How long start waits for the VM to come up, and destroy for it to go. */
 #define START_WAIT_MS	15000
+#define START_STEP_MS	5
 #define DESTROY_WAIT_MS 5000
+#define DESTROY_KILL_MS 2000 /* then SIGKILL */
 
 struct domain {
 	struct domain *next;
@@ -230,8 +232,9 @@ static bool vm_ended(struct domain *d)
 		return true;
 	if (supervisor_alive(&d->proc))
 		return false;
-	for (int i = 0; i < 20; i++) {
-		sleep_ms(25);
+	/* The keeper writes the file right after reaping the VM: look often. */
+	for (int i = 0; i < 250; i++) {
+		sleep_ms(2);
 		if (supervisor_read_exit(d->run_dir, &status, &sig) == 1)
 			break;
 	}
@@ -374,7 +377,9 @@ static int do_start(struct domain *d, char *err, size_t errlen)
 	 * socket exists. */
 	bool up = false;
 	char qerr[256] = "";
-	for (int waited = 0; waited < START_WAIT_MS; waited += 50) {
+	/* A short step: QEMU's QMP socket appears ~0.1 s after the exec, and
+	 * every step of waiting beyond that is added to each start. */
+	for (int waited = 0; waited < START_WAIT_MS; waited += START_STEP_MS) {
 		int st;
 		bool sig;
 		if (supervisor_read_exit(d->run_dir, &st, &sig) == 1 || !supervisor_alive(&proc))
@@ -392,13 +397,12 @@ static int do_start(struct domain *d, char *err, size_t errlen)
 				break;
 			}
 		}
-		sleep_ms(50);
+		sleep_ms(START_STEP_MS);
 	}
 	if (!up) {
 		if (supervisor_alive(&proc))
 			kill(proc.pid, SIGKILL);
-		for (int i = 0; i < 40 && supervisor_alive(&proc); i++)
-			sleep_ms(50);
+		supervisor_wait_end(&proc, 2000);
 		console_relay_stop(relay);
 		char tail[384];
 		log_tail(def, tail, sizeof(tail));
@@ -435,12 +439,9 @@ static int do_destroy(struct domain *d, char *err, size_t errlen)
 	pthread_mutex_unlock(&dm_lock);
 	/* QEMU ends cleanly on SIGTERM; vireo-vmm would press the power button. */
 	kill(proc.pid, qemu ? SIGTERM : SIGKILL);
-	for (int waited = 0; waited < DESTROY_WAIT_MS; waited += 50) {
-		if (!supervisor_alive(&proc))
-			break;
-		if (waited == 2000)
-			kill(proc.pid, SIGKILL);
-		sleep_ms(50);
+	if (!supervisor_wait_end(&proc, DESTROY_KILL_MS)) {
+		kill(proc.pid, SIGKILL);
+		supervisor_wait_end(&proc, DESTROY_WAIT_MS - DESTROY_KILL_MS);
 	}
 	if (supervisor_alive(&proc)) {
 		snprintf(err, errlen, "domain '%s': pid %d did not end after SIGKILL", d->def->name,
