@@ -201,16 +201,16 @@ static int read_reply(int fd, struct reply *r)
 		}
 		if (r->file_errno)
 			return EXIT_FAILED; /* the caller names the file */
+		if (n == 0)
+			return unreachable(r->parser.status_code
+						   ? "the connection closed before the reply ended"
+						   : "the connection closed without a reply");
 		if (HTTP_PARSER_ERRNO(&r->parser) != HPE_OK || used != (size_t)n) {
 			char why[160];
 			snprintf(why, sizeof(why), "bad HTTP reply (%s)",
 				 http_errno_description(HTTP_PARSER_ERRNO(&r->parser)));
 			return unreachable(why);
 		}
-		if (n == 0)
-			return unreachable(r->parser.status_code
-						   ? "the connection closed before the reply ended"
-						   : "the connection closed without a reply");
 	}
 }
 
