@@ -354,14 +354,14 @@ int api_upload(const char *path, const char *file, struct json_object **out)
 	struct reply r = {0};
 	int ret = send_head(fd, "PUT", path, S_ISREG(st.st_mode) ? (int64_t)st.st_size : CHUNKED);
 	int sent = ret ? 0 : send_file(fd, in, &st);
-	if (!ret) {
+	if (sent < 0 && sent != -EPIPE && sent != -ECONNRESET) {
+		/* Our own file failed: the daemon still waits for the rest of the
+		 * body, and drops the upload when the connection closes. */
+		fprintf(stderr, "vireo: %s: %s\n", file, strerror(-sent));
+		ret = EXIT_FAILED;
+	} else if (!ret) {
+		/* After EPIPE the daemon may still have said why it stopped reading. */
 		ret = read_reply(fd, &r);
-		/* An error reading our own file matters more than the reply to a
-		 * body that ended short. */
-		if (sent < 0 && (sent != -EPIPE && sent != -ECONNRESET)) {
-			fprintf(stderr, "vireo: %s: %s\n", file, strerror(-sent));
-			ret = EXIT_FAILED;
-		}
 	}
 	close(fd);
 	close(in);
