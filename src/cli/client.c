@@ -40,18 +40,25 @@ const char *client_socket(void)
 
 struct buf {
 	char *data;
-	size_t len;
+	size_t len, cap;
 };
 
 static bool buf_add(struct buf *b, const char *p, size_t len)
 {
-	char *d = realloc(b->data, b->len + len + 1);
-	if (!d)
-		return false;
-	memcpy(d + b->len, p, len);
-	b->data = d;
+	if (b->len + len + 1 > b->cap) {
+		/* Doubling: a large reply arrives in many small reads. */
+		size_t cap = b->cap ? b->cap : 4096;
+		while (cap < b->len + len + 1)
+			cap *= 2;
+		char *d = realloc(b->data, cap);
+		if (!d)
+			return false;
+		b->data = d;
+		b->cap = cap;
+	}
+	memcpy(b->data + b->len, p, len);
 	b->len += len;
-	d[b->len] = '\0';
+	b->data[b->len] = '\0';
 	return true;
 }
 
