@@ -261,10 +261,10 @@ static int cmd_action(const char *name, const char *action, int timeout_s)
 		return r;
 	if (strcmp(action, "shutdown") == 0 && timeout_s > 0) {
 		r = wait_shutoff(name, timeout_s);
-		if (r)
-			return r;
 		json_object_put(out);
 		out = NULL;
+		if (r)
+			return r;
 		if (opt_json && get_info(name, &out) == EXIT_NOT_FOUND)
 			out = NULL;
 		if (!opt_json)
