@@ -1,5 +1,5 @@
 /* The CLI's side of the REST API: one HTTP request over the daemon's unix
- * socket (libcurl), JSON in and out. */
+ * socket (http-parser reads the replies), JSON in and out. */
 #ifndef VIREO_CLI_CLIENT_H
 #define VIREO_CLI_CLIENT_H
 

@@ -4,7 +4,6 @@
 #include "common/json_util.h"
 #include "common/util.h"
 
-#include <curl/curl.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -263,10 +262,10 @@ static int cmd_action(const char *name, const char *action, int timeout_s)
 		return r;
 	if (strcmp(action, "shutdown") == 0 && timeout_s > 0) {
 		r = wait_shutoff(name, timeout_s);
-		if (r)
-			return r;
 		json_object_put(out);
 		out = NULL;
+		if (r)
+			return r;
 		if (opt_json && get_info(name, &out) == EXIT_NOT_FOUND)
 			out = NULL;
 		if (!opt_json)
@@ -640,7 +639,6 @@ int main(int argc, char **argv)
 		fputs(usage, stderr);
 		return EXIT_USAGE;
 	}
-	curl_global_init(CURL_GLOBAL_DEFAULT);
 	const char *verb = args[0];
 	char **rest = args + 1;
 	int nrest = nargs - 1, r;

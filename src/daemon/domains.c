@@ -20,6 +20,7 @@
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
@@ -27,7 +28,9 @@
 
 /* How long start waits for the VM to come up, and destroy for it to go. */
 #define START_WAIT_MS	15000
+#define START_STEP_MS	5
 #define DESTROY_WAIT_MS 5000
+#define DESTROY_KILL_MS 2000 /* then SIGKILL */
 
 struct domain {
 	struct domain *next;
@@ -306,8 +309,9 @@ static bool vm_ended(struct domain *d)
 		return true;
 	if (supervisor_alive(&d->proc))
 		return false;
-	for (int i = 0; i < 20; i++) {
-		sleep_ms(25);
+	/* The keeper writes the file right after reaping the VM: look often. */
+	for (int i = 0; i < 250; i++) {
+		sleep_ms(2);
 		if (supervisor_read_exit(d->run_dir, &status, &sig) == 1)
 			break;
 	}
@@ -450,7 +454,9 @@ static int do_start(struct domain *d, char *err, size_t errlen)
 	 * socket exists. */
 	bool up = false;
 	char qerr[256] = "";
-	for (int waited = 0; waited < START_WAIT_MS; waited += 50) {
+	/* A short step: QEMU's QMP socket appears ~0.1 s after the exec, and
+	 * every step of waiting beyond that is added to each start. */
+	for (int waited = 0; waited < START_WAIT_MS; waited += START_STEP_MS) {
 		int st;
 		bool sig;
 		if (supervisor_read_exit(d->run_dir, &st, &sig) == 1 || !supervisor_alive(&proc))
@@ -468,13 +474,12 @@ static int do_start(struct domain *d, char *err, size_t errlen)
 				break;
 			}
 		}
-		sleep_ms(50);
+		sleep_ms(START_STEP_MS);
 	}
 	if (!up) {
 		if (supervisor_alive(&proc))
 			kill(proc.pid, SIGKILL);
-		for (int i = 0; i < 40 && supervisor_alive(&proc); i++)
-			sleep_ms(50);
+		supervisor_wait_end(&proc, 2000);
 		console_relay_stop(relay);
 		char tail[384];
 		log_tail(def, tail, sizeof(tail));
@@ -512,12 +517,9 @@ static int do_destroy(struct domain *d, char *err, size_t errlen)
 	pthread_mutex_unlock(&dm_lock);
 	/* QEMU ends cleanly on SIGTERM; vireo-vmm would press the power button. */
 	kill(proc.pid, qemu ? SIGTERM : SIGKILL);
-	for (int waited = 0; waited < DESTROY_WAIT_MS; waited += 50) {
-		if (!supervisor_alive(&proc))
-			break;
-		if (waited == 2000)
-			kill(proc.pid, SIGKILL);
-		sleep_ms(50);
+	if (!supervisor_wait_end(&proc, DESTROY_KILL_MS)) {
+		kill(proc.pid, SIGKILL);
+		supervisor_wait_end(&proc, DESTROY_WAIT_MS - DESTROY_KILL_MS);
 	}
 	if (supervisor_alive(&proc)) {
 		snprintf(err, errlen, "domain '%s': pid %d did not end after SIGKILL", d->def->name,
@@ -840,20 +842,35 @@ static struct json_object *brief(const struct domain *d)
 
 static int by_name(const void *a, const void *b)
 {
-	struct json_object *const *x = a, *const *y = b;
-	const char *nx = json_get_string(*x, "name"), *ny = json_get_string(*y, "name");
-	return strcmp(nx ? nx : "", ny ? ny : "");
+	const struct domain *const *x = a, *const *y = b;
+	return strcmp((*x)->def->name, (*y)->def->name);
 }
 
 int dm_list(struct json_object **out)
 {
 	struct json_object *arr = json_object_new_array();
 	pthread_mutex_lock(&dm_lock);
+	size_t n = 0, i = 0;
 	for (struct domain *d = domains; d; d = d->next)
-		if (!d->removed)
+		n += !d->removed;
+	/* Sorted by name before the JSON is built: comparing JSON members
+	 * costs two lookups per comparison. */
+	struct domain **v = malloc((n ? n : 1) * sizeof(*v));
+	for (struct domain *d = domains; d; d = d->next) {
+		if (d->removed)
+			continue;
+		if (v)
+			v[i++] = d;
+		else /* out of memory: unsorted */
 			json_object_array_add(arr, brief(d));
+	}
+	if (v) {
+		qsort(v, n, sizeof(*v), by_name);
+		for (i = 0; i < n; i++)
+			json_object_array_add(arr, brief(v[i]));
+		free(v);
+	}
 	pthread_mutex_unlock(&dm_lock);
-	json_object_array_sort(arr, by_name);
 	*out = arr;
 	return 200;
 }

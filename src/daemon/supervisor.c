@@ -10,9 +10,12 @@
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <poll.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 /* Reads field `n` (1-based, n > 2) of /proc/PID/stat; the second field (comm)
@@ -259,6 +262,46 @@ int supervisor_read_pidfile(const char *run_dir, struct vm_proc *out)
 	out->pid = pid;
 	out->start_time = st;
 	return 0;
+}
+
+static int64_t mono_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+bool supervisor_wait_end(const struct vm_proc *p, int timeout_ms)
+{
+	/* The VM is the keeper's child, not ours: no waitpid, but a pidfd polls
+	 * readable when the process has exited. */
+	int fd = (int)syscall(SYS_pidfd_open, p->pid, 0);
+	/* Checked after opening: the pid may belong to another process by now. */
+	if (!supervisor_alive(p)) {
+		if (fd >= 0)
+			close(fd);
+		return true;
+	}
+	int64_t deadline = mono_ms() + timeout_ms;
+	for (;;) {
+		int64_t left = deadline - mono_ms();
+		if (left <= 0)
+			break;
+		if (fd >= 0) {
+			struct pollfd pfd = {.fd = fd, .events = POLLIN};
+			if (poll(&pfd, 1, (int)left) > 0)
+				break;
+		} else {
+			/* No pidfd (a kernel before 5.3): look again soon. */
+			struct timespec ts = {0, 5 * 1000000};
+			nanosleep(&ts, NULL);
+			if (!supervisor_alive(p))
+				break;
+		}
+	}
+	if (fd >= 0)
+		close(fd);
+	return !supervisor_alive(p);
 }
 
 int supervisor_read_exit(const char *run_dir, int *status, bool *signaled)

@@ -31,6 +31,10 @@ int supervisor_read_pidfile(const char *run_dir, struct vm_proc *out);
 /* True while the recorded process still runs (same pid and start time, not a zombie). */
 bool supervisor_alive(const struct vm_proc *p);
 
+/* Wait up to timeout_ms for the recorded process to end; true once it has.
+ * Wakes at the exit itself (a pidfd), not at the next tick of a poll. */
+bool supervisor_wait_end(const struct vm_proc *p, int timeout_ms);
+
 /* The exit recorded by the keeper: returns 1 with *status ("exit N" as N,
  * "signal N" as 128+N), 0 when not written yet. */
 int supervisor_read_exit(const char *run_dir, int *status, bool *signaled);
