@@ -44,7 +44,7 @@ static const char usage[] =
 	"    [--backing-vol-format F]] | vol-info V --pool P | vol-path V --pool P\n"
 	"  vol-delete V --pool P | vol-resize V SIZE --pool P [--shrink]\n"
 	"  vol-clone V NEW --pool P [--format raw|qcow2] | vol-upload V FILE --pool P\n"
-	"  vol-download V FILE --pool P\n"
+	"  vol-download V FILE --pool P [--format raw]\n"
 	"Networks (NAT: bridge + nftables masquerade + dnsmasq; or a host bridge):\n"
 	"  net-list [--all] | net-info N | net-dumpxml N | net-define FILE | net-create FILE\n"
 	"  net-start N | net-destroy N | net-undefine N | net-autostart N [--disable]\n"

@@ -360,7 +360,20 @@ int cmd_storage(const char *verb, int argc, char **argv, const struct vol_opts *
 			fprintf(stderr, "vireo: %s needs VOLUME FILE\n", verb);
 			return EXIT_USAGE;
 		}
-		char *p = url("/v1/pools/%s/volumes/%s/data", pool, argv[0]);
+		bool as_disk =
+			false; /* vol-download --format raw: the disk's content, not the file */
+		if (o->format) {
+			if (verb[4] == 'u' || strcmp(o->format, "raw") != 0) {
+				fprintf(stderr,
+					"vireo: %s: --format takes only 'raw' (vol-download: the "
+					"disk's content instead of the image file)\n",
+					verb);
+				return EXIT_USAGE;
+			}
+			as_disk = true;
+		}
+		char *p = url("/v1/pools/%s/volumes/%s/data%s", pool, argv[0],
+			      as_disk ? "?format=raw" : "");
 		struct json_object *out = NULL;
 		r = verb[4] == 'u' ? api_upload(p, argv[1], &out) : api_download(p, argv[1]);
 		free(p);

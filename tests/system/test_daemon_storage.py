@@ -101,6 +101,15 @@ def test_pools_and_volumes(daemon, tmp_path):
     d.ok("vol-upload", "r.img", str(up), "--pool", "p2")
     d.ok("vol-download", "r.img", str(down), "--pool", "p2")
     assert down.read_bytes() == data
+    # --format raw: the disk's content through the block library (here a qcow2 volume).
+    d.ok("vol-upload", "copy.qcow2", str(up), "--pool", "p2")
+    disk = tmp_path / "disk.raw"
+    d.ok("vol-download", "copy.qcow2", str(disk), "--pool", "p2", "--format", "raw")
+    got = disk.read_bytes()
+    assert got[:len(data)] == data and not got[len(data):].strip(b"\0")
+    rc, _, err = d.vireo("vol-download", "copy.qcow2", str(disk), "--pool", "p2",
+                         "--format", "qcow2")
+    assert rc == 2 and "--format takes only 'raw'" in err
     d.ok("vol-delete", "copy.qcow2", "--pool", "p2")
     assert d.vireo("vol-info", "copy.qcow2", "--pool", "p2")[0] == 4
     # Bad input.
