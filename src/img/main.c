@@ -14,7 +14,7 @@ static const char usage[] =
 	"  convert [-f fmt] [-O output_fmt] [-c] [-o options] [-p] [-m num] [-W] [-S size] [-q]\n"
 	"          [-n] [-B backing_file [-F backing_fmt]] filename output_filename\n"
 	"  map [-f fmt] [--output=human|json] filename\n"
-	"  resize [-f fmt] [-q] filename [+|-]size\n"
+	"  resize [-f fmt] [--shrink] [--preallocation=off] [-q] filename [+|-]size\n"
 	"  compare [-f fmt] [-F fmt] [-s] [-q] filename1 filename2\n"
 	"  snapshot [-l | -a snapshot | -c snapshot | -d snapshot] [-f fmt] [-q] filename\n"
 	"  rebase [-f fmt] [-u] [-p] [-q] -b backing_file [-F backing_fmt] filename\n"

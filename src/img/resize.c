@@ -1,5 +1,6 @@
 /* vireo-img resize and compare. */
 #include <getopt.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -8,40 +9,72 @@
 int cmd_resize(int argc, char **argv)
 {
 	const char *fmt = NULL;
-	bool quiet = false;
-	int c;
-	optind = 1;
-	/* "-1G" is a size, not an option: stop option parsing at the file name. */
-	while ((c = getopt(argc, argv, "+f:q")) != -1) {
-		switch (c) {
-		case 'f': fmt = optarg; break;
-		case 'q': quiet = true; break;
-		default: return 1;
-		}
-	}
-	if (argc - optind != 2) {
+	bool quiet = false, shrink = false;
+	static const struct option longopts[] = {
+		{"shrink", no_argument, NULL, 'S'},
+		{"preallocation", required_argument, NULL, 'P'},
+		{NULL, 0, NULL, 0},
+	};
+	/* The size comes last and may start with '-' ("-1G"): taken out before the options
+	 * are parsed (as qemu-img does), so options may come anywhere before it. */
+	if (argc < 3) {
 		img_error("resize: give a file name and a size");
 		return 1;
 	}
-	const char *path = argv[optind], *s = argv[optind + 1];
+	const char *s = argv[--argc];
+	argv[argc] = NULL;
+	int c;
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "f:q", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'f': fmt = optarg; break;
+		case 'q': quiet = true; break;
+		case 'S': shrink = true; break;
+		case 'P':
+			if (strcmp(optarg, "off")) {
+				img_error("resize: --preallocation=%s is not supported (only off)",
+					  optarg);
+				return 1;
+			}
+			break;
+		default: return 1;
+		}
+	}
+	if (argc - optind != 1) {
+		img_error("resize: give a file name and a size");
+		return 1;
+	}
+	const char *path = argv[optind], *arg = s;
 	int sign = 0;
 	if (*s == '+' || *s == '-')
 		sign = *s++ == '+' ? 1 : -1;
 	uint64_t v;
 	if (img_parse_size(s, &v) < 0) {
-		img_error("resize: invalid size '%s'", argv[optind + 1]);
+		img_error("resize: invalid size '%s'", arg);
 		return 1;
 	}
 	struct bdev *bd = img_open(path, fmt, BDEV_RDWR);
 	if (!bd)
 		return 1;
-	uint64_t size = bdev_size(bd);
+	uint64_t cur = bdev_size(bd), size = v;
 	if (sign > 0)
-		size += v;
+		size = cur + v;
 	else if (sign < 0)
-		size = v > size ? 0 : size - v;
-	else
-		size = v;
+		size = cur - v;
+	if ((sign > 0 && size < cur) || (sign < 0 && v > cur) || size > INT64_MAX) {
+		img_error("Invalid image size specified. Must be between 0 and %lld.",
+			  (long long)INT64_MAX);
+		bdev_close(bd);
+		return 1;
+	}
+	if (size < cur && !shrink) {
+		/* The first line as qemu-img prints it (scripts look for it). */
+		img_error("Use the --shrink option to perform a shrink operation.");
+		fprintf(stderr, "vireo-img: warning: shrinking deletes everything past the new "
+				"end of the disk; make sure nothing there is needed\n");
+		bdev_close(bd);
+		return 1;
+	}
 	int r = bdev_resize(bd, size);
 	if (r == 0)
 		r = bdev_flush(bd);

@@ -251,6 +251,10 @@ int qcow2_block_status(struct bdev *bd, uint64_t offset, uint64_t len, uint64_t 
 		       struct bdev_status *st);
 int qcow2_grow_l1(struct qcow2 *q, uint64_t min_entries);
 
+/* shrink.c: cut the image to `size` bytes (smaller than now): the clusters past it freed,
+ * the header's size changed once nothing past it is mapped, the file's free tail cut. */
+int qcow2_shrink(struct qcow2 *q, uint64_t size);
+
 /* compress.c */
 /* Decompress src into exactly dst_len bytes; -1 when the data is not valid. */
 int qcow2_decompress(int type, const uint8_t *src, size_t src_len, uint8_t *dst, size_t dst_len);
