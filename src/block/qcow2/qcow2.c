@@ -15,6 +15,7 @@ static void qcow2_close(struct bdev *bd)
 	if (bd->writable && q->l2_cache && q->rb_cache) {
 		tcache_flush(q->l2_cache);
 		tcache_flush(q->rb_cache);
+		qcow2_lazy_close(q);
 	}
 	tcache_free(q->l2_cache);
 	tcache_free(q->rb_cache);
@@ -166,6 +167,7 @@ static int qcow2_open(struct bdev *bd, unsigned flags)
 			if (r < 0)
 				return r;
 		}
+		qcow2_lazy_open(q);
 	}
 	return 0;
 }

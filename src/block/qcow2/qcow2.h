@@ -121,6 +121,7 @@ struct qcow2 {
 	uint64_t crypt_offset, crypt_length; /* the LUKS header area in the file */
 	uint8_t *ebuf;			     /* encryption scratch */
 	bool crypt_locked;		     /* encrypted, opened without a key */
+	bool lazy; /* lazy refcounts in use: the dirty bit goes on before refcounts change */
 };
 
 static inline uint64_t q_offset_in_cluster(const struct qcow2 *q, uint64_t off)
@@ -250,6 +251,13 @@ int qcow2_zero_or_discard(struct bdev *bd, uint64_t offset, uint64_t len, enum q
 int qcow2_block_status(struct bdev *bd, uint64_t offset, uint64_t len, uint64_t *pnum,
 		       struct bdev_status *st);
 int qcow2_grow_l1(struct qcow2 *q, uint64_t min_entries);
+
+/* lazy.c: lazy refcounts.  qcow2_lazy_open() (writable opens, after any repair) turns them
+ * on when the image has the feature; qcow2_lazy_mark_dirty() sets the dirty bit (synced)
+ * before the first refcount change; qcow2_lazy_close() writes everything and clears it. */
+void qcow2_lazy_open(struct qcow2 *q);
+int qcow2_lazy_mark_dirty(struct qcow2 *q);
+int qcow2_lazy_close(struct qcow2 *q);
 
 /* shrink.c: cut the image to `size` bytes (smaller than now): the clusters past it freed,
  * the header's size changed once nothing past it is mapped, the file's free tail cut. */
