@@ -315,14 +315,28 @@ int cmd_convert(int argc, char **argv)
 	bool compress = false, progress = false, quiet = false, existing = false;
 	uint64_t sparse = 4096;
 	unsigned cache = BDEV_NO_SYNC;
+	const char *snapshot = NULL;
+	bool target_is_zero = false, offload = false;
 	static const struct option longopts[] = {
 		{"force-share", no_argument, NULL, 'U'},
+		{"target-is-zero", no_argument, NULL, 'Z'},
+		{"salvage", no_argument, NULL, 'V'},
+		{"bitmaps", no_argument, NULL, 'M'},
+		{"target-image-opts", no_argument, NULL, 'I'},
 		{NULL, 0, NULL, 0},
 	};
 	int c;
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "f:O:co:pm:WS:qnt:T:UB:F:", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "f:O:co:pm:WS:qnt:T:UB:F:l:Cr:", longopts, NULL)) !=
+	       -1) {
 		switch (c) {
+		case 'l': snapshot = optarg; break;
+		case 'Z': target_is_zero = true; break;
+		case 'C': offload = true; break; /* copy offloading: the same bytes, copied */
+		case 'V': return img_unsupported("convert", "--salvage");
+		case 'M': return img_unsupported("convert", "--bitmaps (persistent bitmaps)");
+		case 'I': return img_unsupported("convert", "--target-image-opts");
+		case 'r': return img_unsupported("convert", "-r (rate limit)");
 		case 'f': fmt = optarg; break;
 		case 'O': o.fmt = optarg; break;
 		case 'c': compress = true; break;
@@ -342,18 +356,34 @@ int cmd_convert(int argc, char **argv)
 		case 'B': o.backing_file = optarg; break;
 		case 'F': o.backing_fmt = optarg; break;
 		case 't':
+			if (img_check_cache_mode(optarg, "convert -t") < 0)
+				return 1;
 			/* qemu-img's default for convert is unsafe: no flush to the disk */
 			cache = strcmp(optarg, "unsafe") == 0 ? BDEV_NO_SYNC : 0;
 			break;
+		case 'T':
+			if (img_check_cache_mode(optarg, "convert -T") < 0)
+				return 1;
+			break;
 		case 'm':
 		case 'W':
-		case 'T':
 		case 'U': break; /* accepted for qemu-img compatibility */
 		default: return 1;
 		}
 	}
+	if (argc - optind > 2)
+		return img_unsupported("convert", "with several source images (concatenation)");
 	if (argc - optind != 2) {
 		img_error("convert: give one source and one output file name");
+		return 1;
+	}
+	/* qemu-img's own refusals, in its words */
+	if (target_is_zero && !existing) {
+		img_error("--target-is-zero requires use of -n flag");
+		return 1;
+	}
+	if (offload && compress) {
+		img_error("Cannot enable copy offloading when -c is used");
 		return 1;
 	}
 	if (quiet)
@@ -372,6 +402,10 @@ int cmd_convert(int argc, char **argv)
 	struct bdev *src = img_open(in, fmt, 0);
 	if (!src)
 		return 1;
+	if (snapshot && img_view_snapshot(src, snapshot) < 0) {
+		bdev_close(src);
+		return 1;
+	}
 	if (!existing) {
 		o.size = bdev_size(src);
 		o.size_set = true;
@@ -393,8 +427,8 @@ int cmd_convert(int argc, char **argv)
 	}
 	img_progress(progress, 0);
 	int r = compress ? convert_compressed(src, out, progress)
-			 : convert_plain(src, out, sparse, existing, o.backing_file != NULL,
-					 progress);
+			 : convert_plain(src, out, sparse, existing && !target_is_zero,
+					 o.backing_file != NULL, progress);
 	if (r == 0 && bdev_flush(out) < 0) {
 		img_error("%s", bdev_error(out));
 		r = -1;

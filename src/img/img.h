@@ -5,6 +5,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <time.h>
 
 #include "block/block.h"
 
@@ -64,6 +65,22 @@ const char *img_secret(const char *id, size_t *len);
 
 /* Open for the tool: errors printed; returns NULL on failure. */
 struct bdev *img_open(const char *path, const char *fmt, unsigned flags);
+
+/* options.c: a qemu cache mode (-t/-T) checked (errors printed, -1); the refusal of an
+ * option vireo-img does not implement, naming it (returns the exit code 1); the internal
+ * snapshot of -l ("snapshot.id=ID,snapshot.name=NAME" or "ID_OR_NAME") made the read-only
+ * image's content (errors printed, -1). */
+int img_check_cache_mode(const char *mode, const char *what);
+int img_unsupported(const char *cmd, const char *opt);
+int img_view_snapshot(struct bdev *bd, const char *param);
+/* -r rate_limit: bytes per second (size suffixes), 0 none.  img_rate_wait() after each
+ * chunk sleeps as long as the bytes done so far are ahead of the rate. */
+struct img_rate {
+	uint64_t bytes_per_sec, done;
+	struct timespec start;
+};
+int img_rate_parse(const char *s, struct img_rate *rate);
+void img_rate_wait(struct img_rate *rate, uint64_t bytes);
 
 /* Simple progress bar as qemu-img -p: "    (12.34/100%)\r". */
 void img_progress(bool on, double percent);

@@ -70,6 +70,9 @@ int cmd_rebase(int argc, char **argv)
 		case 'q': quiet = true; break;
 		case 't':
 		case 'T':
+			if (img_check_cache_mode(optarg, c == 't' ? "rebase -t" : "rebase -T") < 0)
+				return 1;
+			break;
 		case 'U': break;
 		default: return 1;
 		}
@@ -111,6 +114,7 @@ int cmd_commit(int argc, char **argv)
 {
 	const char *fmt = NULL, *base = NULL;
 	bool keep = false, progress = false, quiet = false;
+	struct img_rate rate = {0};
 	int c;
 	optind = 1;
 	while ((c = getopt(argc, argv, "f:b:dpqt:r:")) != -1) {
@@ -121,7 +125,13 @@ int cmd_commit(int argc, char **argv)
 		case 'p': progress = true; break;
 		case 'q': quiet = true; break;
 		case 't':
-		case 'r': break;
+			if (img_check_cache_mode(optarg, "commit -t") < 0)
+				return 1;
+			break;
+		case 'r':
+			if (img_rate_parse(optarg, &rate) < 0)
+				return 1;
+			break;
 		default: return 1;
 		}
 	}
@@ -190,6 +200,7 @@ int cmd_commit(int argc, char **argv)
 					err = top;
 				else
 					r = bdev_write(dst, off, buf, n);
+				img_rate_wait(&rate, n);
 			}
 			if (r < 0) {
 				img_error("%s", bdev_error(err));

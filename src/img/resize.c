@@ -86,23 +86,43 @@ int cmd_resize(int argc, char **argv)
 	return r < 0 ? 1 : 0;
 }
 
+/* The block status at off down the chain (allocated, zero, data, offset and compressed
+ * flags, and whether the run reaches the end of the image, which qemu-img -s compares too);
+ * *n shrinks to the run with one status. */
+static int chain_flags(struct bdev *bd, uint64_t off, uint64_t *n, unsigned *flags)
+{
+	struct bdev_status st;
+	uint64_t got, size = bdev_size(bd);
+	int r = bdev_chain_status(bd, off, size - off, &got, &st);
+	if (r < 0)
+		return r;
+	if (got && got < *n)
+		*n = got;
+	*flags = st.flags | (off + got >= size ? 1u << 31 : 0);
+	return 0;
+}
+
 int cmd_compare(int argc, char **argv)
 {
 	const char *f1 = NULL, *f2 = NULL;
-	bool strict = false, quiet = false;
+	bool strict = false, quiet = false, progress = false;
 	static const struct option longopts[] = {
 		{"force-share", no_argument, NULL, 'U'},
 		{NULL, 0, NULL, 0},
 	};
 	int c;
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "f:F:sqpU", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "f:F:sqpUT:", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'f': f1 = optarg; break;
 		case 'F': f2 = optarg; break;
 		case 's': strict = true; break;
 		case 'q': quiet = true; break;
-		case 'p':
+		case 'p': progress = true; break;
+		case 'T':
+			if (img_check_cache_mode(optarg, "compare -T") < 0)
+				return 2;
+			break;
 		case 'U': break;
 		default: return 2;
 		}
@@ -111,6 +131,8 @@ int cmd_compare(int argc, char **argv)
 		img_error("compare: give two file names");
 		return 2;
 	}
+	if (quiet)
+		progress = false;
 	struct bdev *a = img_open(argv[optind], f1, 0);
 	struct bdev *b = a ? img_open(argv[optind + 1], f2 ? f2 : f1, 0) : NULL;
 	if (!b) {
@@ -129,13 +151,31 @@ int cmd_compare(int argc, char **argv)
 	const size_t chunk = 1u << 20;
 	uint8_t *x = malloc(chunk), *y = malloc(chunk);
 	int ret = 0;
+	img_progress(progress, 0);
 	for (uint64_t off = 0; off < big && ret == 0;) {
-		size_t n = big - off < chunk ? (size_t)(big - off) : chunk;
+		uint64_t n = big - off < chunk ? big - off : chunk;
 		if (off < common && n > common - off)
-			n = (size_t)(common - off);
+			n = common - off;
 		struct bdev *longer = sa > sb ? a : b;
 		int r = 0;
-		if (off < common) {
+		if (strict) {
+			/* Strict mode also compares how each range is stored (qemu-img -s). */
+			unsigned fa, fb;
+			r = chain_flags(a, off, &n, &fa);
+			if (r == 0)
+				r = chain_flags(b, off, &n, &fb);
+			if (r == 0 && fa != fb) {
+				if (!quiet)
+					printf("Strict mode: Offset %llu block status mismatch!\n",
+					       (unsigned long long)off);
+				ret = 1;
+				break;
+			}
+		}
+		if (off == common && !quiet)
+			printf("Warning: Image size mismatch!\n"); /* the common part is equal */
+		if (r < 0) {
+		} else if (off < common) {
 			r = bdev_read(a, off, x, n);
 			if (r == 0)
 				r = bdev_read(b, off, y, n);
@@ -158,7 +198,10 @@ int cmd_compare(int argc, char **argv)
 			ret = 1;
 		}
 		off += n;
+		img_progress(progress, 100.0 * (double)off / (double)big);
 	}
+	if (progress)
+		printf("\n");
 	if (ret == 0 && !quiet)
 		printf("Images are identical.\n");
 	free(x);

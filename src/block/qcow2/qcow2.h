@@ -279,6 +279,9 @@ void qcow2_snapshots_free(struct qcow2 *q);
 int qcow2_snapshot_create(struct bdev *bd, const char *name);
 int qcow2_snapshot_delete(struct bdev *bd, const char *name);
 int qcow2_snapshot_apply(struct bdev *bd, const char *name);
+/* snapshot_view.c: make a read-only image show the snapshot with this id and/or name (at
+ * least one given; both must match when both are). */
+int qcow2_snapshot_view(struct bdev *bd, const char *id, const char *name);
 /* Index of the snapshot with this id or name, -1 when none. */
 int qcow2_snapshot_find(const struct qcow2 *q, const char *name);
 

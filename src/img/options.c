@@ -1,0 +1,103 @@
+/* vireo-img: options shared by several commands that qemu-img takes (cache modes, snapshot
+ * parameters, rate limits) and the refusal of those vireo-img does not implement, by name. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "block/qcow2/qcow2.h"
+#include "img/img.h"
+
+int img_check_cache_mode(const char *mode, const char *what)
+{
+	/* Cache modes change how data reaches the disk, never what a command reads or
+	 * writes: any of qemu's is taken, a typo is not. */
+	static const char *const modes[] = {"none",	  "writeback", "writethrough",
+					    "directsync", "unsafe",    NULL};
+	for (int i = 0; modes[i]; i++)
+		if (!strcmp(mode, modes[i]))
+			return 0;
+	img_error("%s: invalid cache mode '%s' (none, writeback, writethrough, directsync or "
+		  "unsafe)",
+		  what, mode);
+	return -1;
+}
+
+int img_unsupported(const char *cmd, const char *opt)
+{
+	img_error("%s: option %s is not supported by vireo-img", cmd, opt);
+	return 1;
+}
+
+int img_view_snapshot(struct bdev *bd, const char *param)
+{
+	if (strcmp(bdev_format(bd), "qcow2") != 0) {
+		img_error("%s: -l %s: only qcow2 images have internal snapshots", bdev_filename(bd),
+			  param);
+		return -1;
+	}
+	int r;
+	if (!strncmp(param, "snapshot.", 9)) {
+		/* snapshot.id=ID,snapshot.name=NAME (either or both) */
+		char *copy = strdup(param), *save = NULL, *id = NULL, *name = NULL;
+		if (!copy) {
+			img_error("out of memory");
+			return -1;
+		}
+		for (char *kv = strtok_r(copy, ",", &save); kv; kv = strtok_r(NULL, ",", &save)) {
+			if (!strncmp(kv, "snapshot.id=", 12)) {
+				id = kv + 12;
+			} else if (!strncmp(kv, "snapshot.name=", 14)) {
+				name = kv + 14;
+			} else {
+				img_error("-l: unknown snapshot parameter '%s' (snapshot.id=ID, "
+					  "snapshot.name=NAME or ID_OR_NAME)",
+					  kv);
+				free(copy);
+				return -1;
+			}
+		}
+		r = qcow2_snapshot_view(bd, id, name);
+		free(copy);
+	} else {
+		/* an id first, then a name (as qemu-img) */
+		r = qcow2_snapshot_view(bd, param, NULL);
+		if (r == -ENOENT)
+			r = qcow2_snapshot_view(bd, NULL, param);
+	}
+	if (r < 0)
+		img_error("%s", bdev_error(bd));
+	return r < 0 ? -1 : 0;
+}
+
+int img_rate_parse(const char *s, struct img_rate *rate)
+{
+	uint64_t v;
+	if (img_parse_size(s, &v) < 0 || v == 0) {
+		img_error("invalid rate limit '%s' (bytes per second, with k, M, G suffixes)", s);
+		return -1;
+	}
+	rate->bytes_per_sec = v;
+	rate->done = 0;
+	clock_gettime(CLOCK_MONOTONIC, &rate->start);
+	return 0;
+}
+
+void img_rate_wait(struct img_rate *rate, uint64_t bytes)
+{
+	if (!rate->bytes_per_sec)
+		return;
+	rate->done += bytes;
+	/* Sleep until the bytes done so far fit the rate since the start. */
+	double due = (double)rate->done / (double)rate->bytes_per_sec;
+	struct timespec now;
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	double spent = (double)(now.tv_sec - rate->start.tv_sec) +
+		       (double)(now.tv_nsec - rate->start.tv_nsec) / 1e9;
+	if (due > spent) {
+		double d = due - spent;
+		struct timespec ts = {(time_t)d, (long)((d - (double)(time_t)d) * 1e9)};
+		while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+			;
+	}
+}

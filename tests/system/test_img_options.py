@@ -1,0 +1,205 @@
+"""qemu-img's options in vireo-img, judged against qemu-img itself: each option vireo-img
+implements gives qemu-img's result (output, exit code), and each it does not is refused by
+name, never silently ignored."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+
+from imgtools import run, tag_bytes, tools
+
+MiB = 1 << 20
+
+
+def both(img, *args):
+    """Run the same command line with qemu-img and vireo-img."""
+    return run("qemu-img", *args, check=False), run(img, *args, check=False)
+
+
+def test_convert_and_measure_from_a_snapshot(build_dir, tmp_path):
+    img, writer = tools(build_dir)
+    path = tmp_path / "s.qcow2"
+    run(img, "create", "-q", "-f", "qcow2", path, "4M")
+    run(writer, path, "qcow2", stdin="w 0 1048576 1\nf\n")
+    run(img, "snapshot", "-c", "first", path)
+    run(writer, path, "qcow2", stdin="w 524288 2097152 2\nf\n")
+    run("qemu-img", "snapshot", "-c", "second", path)
+    run(writer, path, "qcow2", stdin="z 0 4194304\nf\n")
+    first = tag_bytes(0, MiB, 1) + bytes(3 * MiB)
+    for param in ("first", "1", "snapshot.name=first", "snapshot.id=1",
+                  "snapshot.id=1,snapshot.name=first", "second", "snapshot.id=2"):
+        ours, theirs = tmp_path / "ours.raw", tmp_path / "theirs.raw"
+        run(img, "convert", "-l", param, "-O", "raw", path, ours)
+        run("qemu-img", "convert", "-l", param, "-O", "raw", path, theirs)
+        assert ours.read_bytes() == theirs.read_bytes(), param
+        if "first" in param or "id=1" in param or param == "1":
+            assert ours.read_bytes() == first, param
+        q, v = both(img, "measure", "--output=json", "-O", "qcow2", "-l", param, path)
+        assert json.loads(v.stdout) == json.loads(q.stdout), param
+    # the active disk is untouched by the view, and a miss is an error naming it
+    run(img, "convert", "-O", "raw", path, tmp_path / "now.raw")
+    assert (tmp_path / "now.raw").read_bytes() == bytes(4 * MiB)
+    for param in ("nope", "snapshot.id=1,snapshot.name=second"):
+        q, v = both(img, "convert", "-l", param, "-O", "raw", path, tmp_path / "x.raw")
+        assert q.returncode == v.returncode == 1, param
+        assert "snapshot" in v.stderr
+    p = run(img, "convert", "-l", "first", "-f", "raw", "-O", "raw", path, tmp_path / "x.raw",
+            check=False)
+    assert p.returncode == 1 and "qcow2" in p.stderr
+
+
+def test_convert_target_is_zero_and_copy_offload(build_dir, tmp_path):
+    img, _ = tools(build_dir)
+    src = tmp_path / "s.qcow2"
+    run("qemu-img", "create", "-q", "-f", "qcow2", src, "4M")
+    run("qemu-io", "-c", "write -P 1 0 1M", "-c", "write -z 2M 1M", src)
+    maps = {}
+    for tool in ("qemu-img", img):
+        for extra in ([], ["--target-is-zero"]):
+            out = tmp_path / "t.qcow2"
+            run("qemu-img", "create", "-q", "-f", "qcow2", out, "4M")
+            run(tool, "convert", "-n", *extra, "-O", "qcow2", src, out)
+            run("qemu-img", "compare", src, out)
+            maps.setdefault(tuple(extra), []).append(
+                run("qemu-img", "map", "--output=json", out).stdout)
+    for extra, (theirs, ours) in maps.items():
+        assert ours == theirs, extra
+    assert maps[()] != maps[("--target-is-zero",)]  # zeros written only without it
+    q, v = both(img, "convert", "--target-is-zero", "-O", "raw", src, tmp_path / "a.raw")
+    assert q.returncode == v.returncode == 1
+    assert "--target-is-zero requires use of -n flag" in v.stderr
+    q, v = both(img, "convert", "-C", "-c", "-O", "qcow2", src, tmp_path / "c.qcow2")
+    assert q.returncode == v.returncode == 1
+    assert "Cannot enable copy offloading when -c is used" in v.stderr
+    run(img, "convert", "-C", "-O", "raw", src, tmp_path / "c.raw")
+    run("qemu-img", "compare", src, tmp_path / "c.raw")
+
+
+@pytest.mark.parametrize("args,name", [
+    (["--salvage"], "--salvage"),
+    (["--bitmaps"], "--bitmaps"),
+    (["--target-image-opts"], "--target-image-opts"),
+    (["-r", "1M"], "-r"),
+])
+def test_convert_refuses_what_it_lacks_by_name(build_dir, tmp_path, args, name):
+    img, _ = tools(build_dir)
+    src = tmp_path / "s.raw"
+    src.write_bytes(b"\x01" * 65536)
+    p = run(img, "convert", *args, "-f", "raw", "-O", "raw", src, tmp_path / "o.raw",
+            check=False)
+    assert p.returncode == 1 and name in p.stderr and "not supported" in p.stderr
+    assert not (tmp_path / "o.raw").exists()
+
+
+def test_refusals_by_name(build_dir, tmp_path):
+    img, _ = tools(build_dir)
+    src = tmp_path / "s.raw"
+    src.write_bytes(b"\x01" * 65536)
+    p = run(img, "convert", "-f", "raw", "-O", "raw", src, src, tmp_path / "o.raw",
+            check=False)
+    assert p.returncode == 1 and "several source images" in p.stderr
+    for cmd in ("dd", "bench", "bitmap"):
+        p = run(img, cmd, "x", check=False)
+        assert p.returncode == 1 and f"'{cmd}' is not supported" in p.stderr
+    p = run(img, "-T", "foo", "info", src, check=False)
+    assert p.returncode == 1 and "-T" in p.stderr
+
+
+def test_map_range(build_dir, tmp_path):
+    img, _ = tools(build_dir)
+    path = tmp_path / "m.qcow2"
+    run("qemu-img", "create", "-q", "-f", "qcow2", path, "4M")
+    run("qemu-io", "-c", "write -P 1 0 1M", "-c", "write -P 2 3M 64k", "-c", "write -z 2M 64k",
+        path)
+    for extra in (["--start-offset=512k", "--max-length=3000000"],
+                  ["--start-offset", "65536", "--max-length", "1M"],
+                  ["--start-offset=4M"], ["--start-offset=8M"], ["--max-length=0"],
+                  ["--start-offset=5000000", "--max-length=0"]):
+        for output in ("json", "human"):
+            q, v = both(img, "map", f"--output={output}", *extra, path)
+            assert v.returncode == q.returncode == 0
+            if output == "json":
+                assert json.loads(v.stdout) == json.loads(q.stdout), extra
+            else:
+                assert v.stdout == q.stdout, extra
+    q, v = both(img, "map", "--start-offset=-1", path)
+    assert q.returncode == v.returncode == 1
+
+
+def test_compare_strict_block_status(build_dir, tmp_path):
+    """compare -s also fails on ranges stored differently (allocated, zero, data), at the
+    same offset as qemu-img."""
+    img, _ = tools(build_dir)
+    a = tmp_path / "a.qcow2"  # unallocated
+    run("qemu-img", "create", "-q", "-f", "qcow2", a, "1M")
+    b = tmp_path / "b.qcow2"  # a zero cluster
+    run("qemu-img", "create", "-q", "-f", "qcow2", b, "1M")
+    run("qemu-io", "-c", "write -z 0 64k", b)
+    c = tmp_path / "c.raw"  # sparse raw file with its first 4k written, as qemu-img makes
+    run("qemu-img", "create", "-q", "-f", "raw", c, "1M")
+    d = tmp_path / "d.qcow2"  # zeros written as data
+    run("qemu-img", "create", "-q", "-f", "qcow2", d, "1M")
+    run("qemu-io", "-c", "write -P 0 0 1M", d)
+    e = tmp_path / "e.qcow2"  # compressed
+    run("qemu-img", "create", "-q", "-f", "qcow2", e, "1M")
+    run("qemu-io", "-c", "write -c -P 3 0 64k", e)
+    f = tmp_path / "f.qcow2"
+    f.write_bytes(e.read_bytes())
+    g = tmp_path / "g.qcow2"  # another size
+    run("qemu-img", "create", "-q", "-f", "qcow2", g, "2M")
+    for x, y in ((a, b), (a, c), (c, d), (a, a), (b, d), (d, d), (e, f), (c, c), (a, g),
+                 (b, e)):
+        for strict in (["-s"], []):
+            q, v = both(img, "compare", *strict, x, y)
+            assert (v.returncode, v.stdout) == (q.returncode, q.stdout), (x.name, y.name)
+
+
+def test_create_unsafe_backing(build_dir, tmp_path):
+    img, _ = tools(build_dir)
+    for args in (["-b", "nonexist", "-F", "raw", "{}", "1M"],
+                 ["-u", "-b", "nonexist", "-F", "raw", "{}", "1M"],
+                 ["-u", "-b", "nonexist", "-F", "raw", "{}"]):
+        codes = []
+        for tool in ("qemu-img", img):
+            out = tmp_path / f"u-{len(codes)}.qcow2"
+            p = run(tool, "create", "-q", "-f", "qcow2",
+                    *[str(out) if a == "{}" else a for a in args], check=False)
+            codes.append((p.returncode, out.exists()))
+        assert codes[0] == codes[1], args
+    p = run(img, "create", "-q", "-u", "-f", "qcow2", "-b", "x", "-F", "raw",
+            tmp_path / "n.qcow2", check=False)
+    assert "needs a size" in p.stderr
+
+
+def test_cache_modes_checked(build_dir, tmp_path):
+    img, _ = tools(build_dir)
+    path = tmp_path / "c.qcow2"
+    run(img, "create", "-q", "-f", "qcow2", path, "1M")
+    for args in (["check", "-T", "{}", path], ["compare", "-T", "{}", path, path],
+                 ["convert", "-t", "{}", "-O", "raw", path, tmp_path / "o.raw"],
+                 ["convert", "-T", "{}", "-O", "raw", path, tmp_path / "o.raw"],
+                 ["rebase", "-u", "-t", "{}", "-b", "", path]):
+        for mode, ok in (("writeback", True), ("none", True), ("bogus", False)):
+            a = [mode if x == "{}" else x for x in args]
+            q, v = both(img, *a)
+            assert (q.returncode == 0) == ok and (v.returncode == 0) == ok, a
+
+
+def test_commit_rate_limit(build_dir, tmp_path):
+    img, writer = tools(build_dir)
+    base, top = tmp_path / "base.qcow2", tmp_path / "top.qcow2"
+    run(img, "create", "-q", "-f", "qcow2", base, "4M")
+    run(img, "create", "-q", "-f", "qcow2", "-b", base.name, "-F", "qcow2", top)
+    run(writer, top, "qcow2", stdin="w 0 2097152 1\nf\n")
+    p = run(img, "commit", "-r", "0", top, check=False)
+    assert p.returncode == 1 and "rate limit" in p.stderr
+    t = time.monotonic()
+    run(img, "commit", "-q", "-r", "4M", top)
+    assert time.monotonic() - t >= 0.45  # 2 MiB at 4 MiB/s
+    out = tmp_path / "o.raw"
+    run("qemu-img", "convert", "-O", "raw", base, out)
+    assert out.read_bytes()[:2 * MiB] == tag_bytes(0, 2 * MiB, 1)
+    run("qemu-img", "check", base)
