@@ -238,7 +238,8 @@ int qcow2_snapshot_create(struct bdev *bd, const char *name)
 	struct qcow2_snapshot *snaps = calloc(n + 1, sizeof(*snaps));
 	if (!snaps)
 		return bdev_set_error(bd, -ENOMEM, "%s: out of memory", bd->filename);
-	memcpy(snaps, q->snaps, n * sizeof(*snaps));
+	if (n) /* q->snaps is NULL without snapshots */
+		memcpy(snaps, q->snaps, n * sizeof(*snaps));
 	unsigned long max_id = 0;
 	for (uint32_t i = 0; i < n; i++) {
 		unsigned long v = strtoul(snaps[i].id, NULL, 10);
