@@ -44,6 +44,7 @@ struct img_create_opts {
 	uint64_t cluster_size;
 	uint32_t refcount_bits;
 	bool lazy_refcounts, extended_l2, prealloc_metadata;
+	int prealloc_fill; /* preallocation=falloc|full: IMG_PREALLOC_* (0: off or metadata) */
 	int compression_type;
 	const char *backing_file, *backing_fmt;
 	const char *encrypt_format; /* "luks" or NULL */
@@ -81,6 +82,12 @@ struct img_rate {
 };
 int img_rate_parse(const char *s, struct img_rate *rate);
 void img_rate_wait(struct img_rate *rate, uint64_t bytes);
+
+/* preallocation=falloc|full of a new image file (qcow2: after its metadata preallocation):
+ * the whole file allocated (falloc) or its holes written with zeros (full); what the image
+ * reads does not change.  Errors printed, -1. */
+enum { IMG_PREALLOC_FALLOC = 1, IMG_PREALLOC_FULL = 2 };
+int img_prealloc_fill(const char *path, int mode);
 
 /* Simple progress bar as qemu-img -p: "    (12.34/100%)\r". */
 void img_progress(bool on, double percent);

@@ -1,6 +1,9 @@
 /* vireo-img: options shared by several commands that qemu-img takes (cache modes, snapshot
  * parameters, rate limits) and the refusal of those vireo-img does not implement, by name. */
 #include <errno.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -100,4 +103,51 @@ void img_rate_wait(struct img_rate *rate, uint64_t bytes)
 		while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
 			;
 	}
+}
+
+int img_prealloc_fill(const char *path, int mode)
+{
+	int fd = open(path, O_RDWR | O_CLOEXEC);
+	struct stat st;
+	if (fd < 0 || fstat(fd, &st) < 0) {
+		img_error("%s: cannot preallocate: %s", path, strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	off_t size = st.st_size;
+	int r = 0;
+	if (mode == IMG_PREALLOC_FALLOC) {
+		r = posix_fallocate(fd, 0, size);
+		if (r)
+			errno = r, r = -1;
+	} else {
+		/* Zeros only into the holes: the metadata already written stays. */
+		static const uint8_t zeros[1 << 16];
+		for (off_t off = 0; off < size && r == 0;) {
+			off_t hole = lseek(fd, off, SEEK_HOLE);
+			if (hole < 0 || hole >= size)
+				break;
+			off_t data = lseek(fd, hole, SEEK_DATA);
+			if (data < 0 || data > size)
+				data = size;
+			for (off_t p = hole; p < data && r == 0;) {
+				size_t n = data - p < (off_t)sizeof(zeros) ? (size_t)(data - p)
+									   : sizeof(zeros);
+				ssize_t w = pwrite(fd, zeros, n, p);
+				if (w <= 0)
+					r = -1;
+				else
+					p += w;
+			}
+			off = data;
+		}
+	}
+	if (r == 0 && fdatasync(fd) < 0)
+		r = -1;
+	if (r < 0)
+		img_error("%s: cannot preallocate %s bytes: %s", path,
+			  mode == IMG_PREALLOC_FALLOC ? "(falloc)" : "(full)", strerror(errno));
+	close(fd);
+	return r;
 }
