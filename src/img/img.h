@@ -23,6 +23,7 @@ int cmd_rebase(int argc, char **argv);
 int cmd_commit(int argc, char **argv);
 int cmd_amend(int argc, char **argv);
 int cmd_measure(int argc, char **argv);
+int cmd_dd(int argc, char **argv);
 
 struct qcow2;
 /* The snapshot table as qemu-img prints it ("Snapshot list:" ...). */

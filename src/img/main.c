@@ -28,6 +28,8 @@ static const char usage[] =
 	"        filename\n"
 	"  measure [--output=human|json] [-O fmt] [-o options]\n"
 	"          [--size N | [-f fmt] [-l snapshot_param] filename]\n"
+	"  dd [-f fmt] [-O output_fmt] [-U] [bs=block_size] [count=blocks] [skip=blocks]\n"
+	"     if=input of=output\n"
 	"\n"
 	"create -o options (qcow2): compat=0.10|1.1, cluster_size=512..2M, refcount_bits=1..64,\n"
 	"  lazy_refcounts=on|off, extended_l2=on|off, compression_type=zlib|zstd,\n"
@@ -45,7 +47,7 @@ static const char usage[] =
 	"check exits 0 (clean), 1 (check failed), 2 (corruptions), 3 (leaks only), 63 (format\n"
 	"cannot be checked).  snapshot_param: snapshot.id=ID,snapshot.name=NAME or ID_OR_NAME.\n"
 	"qemu-img options not listed here (convert --salvage, --bitmaps, -r, --target-image-opts,\n"
-	"several sources; the dd, bench and bitmap commands) are refused by name.  See\n"
+	"several sources; the bench and bitmap commands) are refused by name.  See\n"
 	"vireo-img(1).\n";
 
 int main(int argc, char **argv)
@@ -86,16 +88,16 @@ int main(int argc, char **argv)
 		{"convert", cmd_convert}, {"map", cmd_map},	      {"resize", cmd_resize},
 		{"compare", cmd_compare}, {"snapshot", cmd_snapshot}, {"rebase", cmd_rebase},
 		{"commit", cmd_commit},	  {"amend", cmd_amend},	      {"measure", cmd_measure},
+		{"dd", cmd_dd},
 	};
 	for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++)
 		if (!strcmp(argv[1], cmds[i].name))
 			return cmds[i].fn(argc - 1, argv + 1);
 	/* qemu-img's commands and global options that vireo-img does not have: by name. */
-	static const char *const missing[] = {"dd", "bench", "bitmap", NULL};
+	static const char *const missing[] = {"bench", "bitmap", NULL};
 	for (int i = 0; missing[i]; i++)
 		if (!strcmp(argv[1], missing[i])) {
-			img_error("command '%s' is not supported by vireo-img%s", argv[1],
-				  strcmp(argv[1], "dd") ? "" : " (convert copies whole images)");
+			img_error("command '%s' is not supported by vireo-img", argv[1]);
 			return 1;
 		}
 	if (!strcmp(argv[1], "-T") || !strncmp(argv[1], "--trace", 7))
