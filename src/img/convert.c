@@ -317,6 +317,7 @@ int cmd_convert(int argc, char **argv)
 	unsigned cache = BDEV_NO_SYNC;
 	const char *snapshot = NULL;
 	bool target_is_zero = false, offload = false;
+	struct img_rate rate = {0};
 	static const struct option longopts[] = {
 		{"force-share", no_argument, NULL, 'U'},
 		{"target-is-zero", no_argument, NULL, 'Z'},
@@ -336,7 +337,10 @@ int cmd_convert(int argc, char **argv)
 		case 'V': return img_unsupported("convert", "--salvage");
 		case 'M': return img_unsupported("convert", "--bitmaps (persistent bitmaps)");
 		case 'I': return img_unsupported("convert", "--target-image-opts");
-		case 'r': return img_unsupported("convert", "-r (rate limit)");
+		case 'r':
+			if (img_rate_parse(optarg, &rate) < 0)
+				return 1;
+			break;
 		case 'f': fmt = optarg; break;
 		case 'O': o.fmt = optarg; break;
 		case 'c': compress = true; break;
@@ -371,10 +375,13 @@ int cmd_convert(int argc, char **argv)
 		default: return 1;
 		}
 	}
-	if (argc - optind > 2)
-		return img_unsupported("convert", "with several source images (concatenation)");
-	if (argc - optind != 2) {
-		img_error("convert: give one source and one output file name");
+	if (argc - optind < 2) {
+		img_error("convert: give the source(s) and an output file name");
+		return 1;
+	}
+	int nsrc = argc - optind - 1;
+	if ((nsrc > 1 || rate.bytes_per_sec) && (o.backing_file || snapshot)) {
+		img_error("convert: -B and -l take one source image without -r");
 		return 1;
 	}
 	/* qemu-img's own refusals, in its words */
@@ -388,7 +395,7 @@ int cmd_convert(int argc, char **argv)
 	}
 	if (quiet)
 		progress = false;
-	const char *in = argv[optind], *outp = argv[optind + 1];
+	const char *in = argv[optind], *outp = argv[argc - 1];
 	if (!o.fmt)
 		o.fmt = "raw";
 	if (compress && strcmp(o.fmt, "qcow2")) {
@@ -399,7 +406,9 @@ int cmd_convert(int argc, char **argv)
 		img_error("convert: -B needs -O qcow2, without -c or -n");
 		return 1;
 	}
-	struct bdev *src = img_open(in, fmt, 0);
+	struct bdev *src = nsrc > 1 || rate.bytes_per_sec
+				   ? img_open_sources(argv + optind, nsrc, fmt, rate.bytes_per_sec)
+				   : img_open(in, fmt, 0);
 	if (!src)
 		return 1;
 	if (snapshot && img_view_snapshot(src, snapshot) < 0) {

@@ -84,11 +84,19 @@ struct img_rate {
 int img_rate_parse(const char *s, struct img_rate *rate);
 void img_rate_wait(struct img_rate *rate, uint64_t bytes);
 
+/* The source images of convert read one after another (opened with fmt), at most `rate`
+ * bytes a second (0: no limit); errors printed, NULL. */
+struct bdev *img_open_sources(char **names, int n, const char *fmt, uint64_t rate);
+
 /* preallocation=falloc|full of a new image file (qcow2: after its metadata preallocation):
  * the whole file allocated (falloc) or its holes written with zeros (full); what the image
  * reads does not change.  Errors printed, -1. */
 enum { IMG_PREALLOC_FALLOC = 1, IMG_PREALLOC_FULL = 2 };
 int img_prealloc_fill(const char *path, int mode);
+
+/* The source images of convert read one after another (opened with fmt), at most `rate`
+ * bytes a second (0: no limit); errors printed, NULL. */
+struct bdev *img_open_sources(char **names, int n, const char *fmt, uint64_t rate);
 
 /* Simple progress bar as qemu-img -p: "    (12.34/100%)\r". */
 void img_progress(bool on, double percent);

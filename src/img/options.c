@@ -151,3 +151,30 @@ int img_prealloc_fill(const char *path, int mode)
 	close(fd);
 	return r;
 }
+
+struct bdev *img_open_sources(char **names, int n, const char *fmt, uint64_t rate)
+{
+	struct bdev **parts = calloc((size_t)n, sizeof(*parts));
+	if (!parts) {
+		img_error("out of memory");
+		return NULL;
+	}
+	for (int i = 0; i < n; i++) {
+		parts[i] = img_open(names[i], fmt, 0);
+		if (!parts[i]) {
+			while (i--)
+				bdev_close(parts[i]);
+			free(parts);
+			return NULL;
+		}
+	}
+	struct bdev *bd;
+	char err[256];
+	int r = bdev_concat(parts, n, rate, &bd, err, sizeof(err));
+	free(parts);
+	if (r < 0) {
+		img_error("%s", err);
+		return NULL;
+	}
+	return bd;
+}

@@ -82,7 +82,6 @@ def test_convert_target_is_zero_and_copy_offload(build_dir, tmp_path):
     (["--salvage"], "--salvage"),
     (["--bitmaps"], "--bitmaps"),
     (["--target-image-opts"], "--target-image-opts"),
-    (["-r", "1M"], "-r"),
 ])
 def test_convert_refuses_what_it_lacks_by_name(build_dir, tmp_path, args, name):
     img, _ = tools(build_dir)
@@ -98,9 +97,6 @@ def test_refusals_by_name(build_dir, tmp_path):
     img, _ = tools(build_dir)
     src = tmp_path / "s.raw"
     src.write_bytes(b"\x01" * 65536)
-    p = run(img, "convert", "-f", "raw", "-O", "raw", src, src, tmp_path / "o.raw",
-            check=False)
-    assert p.returncode == 1 and "several source images" in p.stderr
     for cmd in ("bench", "bitmap"):
         p = run(img, cmd, "x", check=False)
         assert p.returncode == 1 and f"'{cmd}' is not supported" in p.stderr
@@ -260,3 +256,38 @@ def test_dd_as_qemu_img(build_dir, tmp_path):
     # qemu-img prints this error but exits 0; vireo-img exits 1
     p = run(img, "dd", f"if={src}", f"of={tmp_path / 'x'}", "skip=100000", check=False)
     assert p.returncode == 1 and "cannot skip to specified offset" in p.stderr
+
+
+def test_convert_several_sources_and_rate_limit(build_dir, tmp_path):
+    """Several sources are concatenated (the same image and map as qemu-img's, compressed
+    too); -r limits the bytes read a second."""
+    img, writer = tools(build_dir)
+    a, b, c = tmp_path / "a.qcow2", tmp_path / "b.raw", tmp_path / "c.qcow2"
+    run("qemu-img", "create", "-q", "-f", "qcow2", a, "1M")
+    run("qemu-io", "-c", "write -P 1 0 64k", a)
+    b.write_bytes(b"\x02" * (512 << 10))
+    run("qemu-img", "create", "-q", "-f", "qcow2", c, "3M")
+    run("qemu-io", "-c", "write -z 0 1M", "-c", "write -P 3 2M 4k", c)
+    for extra in (["-O", "qcow2"], ["-O", "raw"], ["-c", "-O", "qcow2"]):
+        q, v = tmp_path / "q.img", tmp_path / "v.img"
+        run("qemu-img", "convert", *extra, a, b, c, q)
+        run(img, "convert", *extra, a, b, c, v)
+        run("qemu-img", "compare", q, v)
+        if extra[-1] == "qcow2" and "-c" not in extra:
+            assert run("qemu-img", "map", "--output=json", q).stdout == run(
+                "qemu-img", "map", "--output=json", v).stdout
+    assert json.loads(run("qemu-img", "info", "--output=json", v).stdout)[
+        "virtual-size"] == 1 * MiB + 512 * 1024 + 3 * MiB
+    p = run(img, "convert", "-B", a.name, "-O", "qcow2", a, b, tmp_path / "x.qcow2",
+            check=False)
+    assert p.returncode == 1 and "-B" in p.stderr
+    # -r: 2 MiB of data at 4 MiB/s takes half a second, the same bytes come out
+    d = tmp_path / "d.raw"
+    d.write_bytes(tag_bytes(0, 2 * MiB, 5))
+    t = time.monotonic()
+    run(img, "convert", "-r", "4M", "-f", "raw", "-O", "qcow2", d, tmp_path / "r.qcow2")
+    assert time.monotonic() - t >= 0.45
+    run("qemu-img", "compare", "-F", "raw", tmp_path / "r.qcow2", d)
+    p = run(img, "convert", "-r", "x", "-f", "raw", "-O", "raw", d, tmp_path / "y.raw",
+            check=False)
+    assert p.returncode == 1 and "rate limit" in p.stderr
