@@ -93,6 +93,8 @@ struct bdev *img_open_sources(char **names, int n, const char *fmt, uint64_t rat
  * reads does not change.  Errors printed, -1. */
 enum { IMG_PREALLOC_FALLOC = 1, IMG_PREALLOC_FULL = 2 };
 int img_prealloc_fill(const char *path, int mode);
+/* The same for the file bytes [start, start+len) only (resize --preallocation). */
+int img_prealloc_range(const char *path, uint64_t start, uint64_t len, int mode);
 
 /* The source images of convert read one after another (opened with fmt), at most `rate`
  * bytes a second (0: no limit); errors printed, NULL. */

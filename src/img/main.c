@@ -17,7 +17,7 @@ static const char usage[] =
 	"          [-C] [-r rate_limit] [-t cache] [-T src_cache] [-U] filename [filename2 [...]]\n"
 	"          output_filename\n"
 	"  map [-f fmt] [--output=human|json] [--start-offset=offset] [--max-length=len] filename\n"
-	"  resize [-f fmt] [--shrink] [--preallocation=off] [-q] filename [+|-]size\n"
+	"  resize [-f fmt] [--shrink] [--preallocation=off|falloc|full] [-q] filename [+|-]size\n"
 	"  compare [-f fmt] [-F fmt] [-s] [-p] [-T src_cache] [-U] [-q] filename1 filename2\n"
 	"  snapshot [-l | -a snapshot | -c snapshot | -d snapshot] [-f fmt] [-q] filename\n"
 	"  rebase [-f fmt] [-u] [-p] [-q] [-t cache] [-T src_cache] -b backing_file [-F "

@@ -107,6 +107,11 @@ void img_rate_wait(struct img_rate *rate, uint64_t bytes)
 
 int img_prealloc_fill(const char *path, int mode)
 {
+	return img_prealloc_range(path, 0, UINT64_MAX, mode);
+}
+
+int img_prealloc_range(const char *path, uint64_t start, uint64_t len, int mode)
+{
 	int fd = open(path, O_RDWR | O_CLOEXEC);
 	struct stat st;
 	if (fd < 0 || fstat(fd, &st) < 0) {
@@ -115,22 +120,26 @@ int img_prealloc_fill(const char *path, int mode)
 			close(fd);
 		return -1;
 	}
-	off_t size = st.st_size;
+	off_t end = st.st_size;
+	if (len < (uint64_t)end && start + len < (uint64_t)end)
+		end = (off_t)(start + len);
 	int r = 0;
-	if (mode == IMG_PREALLOC_FALLOC) {
-		r = posix_fallocate(fd, 0, size);
+	if ((off_t)start >= end) {
+		r = 0;
+	} else if (mode == IMG_PREALLOC_FALLOC) {
+		r = posix_fallocate(fd, (off_t)start, end - (off_t)start);
 		if (r)
 			errno = r, r = -1;
 	} else {
 		/* Zeros only into the holes: the metadata already written stays. */
 		static const uint8_t zeros[1 << 16];
-		for (off_t off = 0; off < size && r == 0;) {
+		for (off_t off = (off_t)start; off < end && r == 0;) {
 			off_t hole = lseek(fd, off, SEEK_HOLE);
-			if (hole < 0 || hole >= size)
+			if (hole < 0 || hole >= end)
 				break;
 			off_t data = lseek(fd, hole, SEEK_DATA);
-			if (data < 0 || data > size)
-				data = size;
+			if (data < 0 || data > end)
+				data = end;
 			for (off_t p = hole; p < data && r == 0;) {
 				size_t n = data - p < (off_t)sizeof(zeros) ? (size_t)(data - p)
 									   : sizeof(zeros);

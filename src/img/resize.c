@@ -10,6 +10,7 @@ int cmd_resize(int argc, char **argv)
 {
 	const char *fmt = NULL;
 	bool quiet = false, shrink = false;
+	int prealloc = 0;
 	static const struct option longopts[] = {
 		{"shrink", no_argument, NULL, 'S'},
 		{"preallocation", required_argument, NULL, 'P'},
@@ -31,8 +32,12 @@ int cmd_resize(int argc, char **argv)
 		case 'q': quiet = true; break;
 		case 'S': shrink = true; break;
 		case 'P':
-			if (strcmp(optarg, "off")) {
-				img_error("resize: --preallocation=%s is not supported (only off)",
+			prealloc = !strcmp(optarg, "falloc") ? IMG_PREALLOC_FALLOC
+				   : !strcmp(optarg, "full") ? IMG_PREALLOC_FULL
+							     : 0;
+			if (!prealloc && strcmp(optarg, "off")) {
+				img_error("resize: --preallocation=%s is not supported (off, "
+					  "falloc, full)",
 					  optarg);
 				return 1;
 			}
@@ -75,14 +80,29 @@ int cmd_resize(int argc, char **argv)
 		bdev_close(bd);
 		return 1;
 	}
+	if (prealloc && strcmp(bdev_format(bd), "raw")) {
+		img_error("resize: --preallocation of %s images is not supported by vireo-img (raw "
+			  "only)",
+			  bdev_format(bd));
+		bdev_close(bd);
+		return 1;
+	}
+	if (prealloc && size < cur) {
+		/* as qemu-img */
+		img_error("Preallocation can only be used for growing images");
+		bdev_close(bd);
+		return 1;
+	}
 	int r = bdev_resize(bd, size);
 	if (r == 0)
 		r = bdev_flush(bd);
 	if (r < 0)
 		img_error("%s", bdev_error(bd));
-	else if (!quiet)
-		printf("Image resized.\n");
 	bdev_close(bd);
+	if (r == 0 && prealloc && img_prealloc_range(path, cur, size - cur, prealloc) < 0)
+		r = -1;
+	if (r == 0 && !quiet)
+		printf("Image resized.\n");
 	return r < 0 ? 1 : 0;
 }
 

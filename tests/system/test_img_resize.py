@@ -119,8 +119,29 @@ def test_shrink_raw_and_relative_sizes(build_dir, tmp_path):
     assert raw.read_bytes() == b"\x05" * (3 * MiB) + bytes(MiB)
     p = run(img, "resize", "-f", "raw", "--shrink", raw, "-5M", check=False)
     assert p.returncode == 1 and "Invalid image size" in p.stderr
-    p = run(img, "resize", "-f", "raw", "--preallocation=full", raw, "8M", check=False)
-    assert p.returncode == 1 and "--preallocation=full" in p.stderr
+    for mode in ("falloc", "full"):
+        raw.write_bytes(b"\x05" * MiB)
+        run(img, "resize", "-q", "-f", "raw", f"--preallocation={mode}", raw, "3M")
+        assert raw.stat().st_blocks * 512 >= 3 * MiB, mode
+        assert raw.read_bytes() == b"\x05" * MiB + bytes(2 * MiB)
+    p = run(img, "resize", "-f", "raw", "--preallocation=full", "--shrink", raw, "1M",
+            check=False)
+    assert p.returncode == 1 and "Preallocation can only be used for growing" in p.stderr
+    p = run(img, "resize", "-f", "raw", "--preallocation=bogus", raw, "8M", check=False)
+    assert p.returncode == 1 and "--preallocation=bogus" in p.stderr
+
+
+def test_amend_size_shrinks_as_qemu_img(build_dir, tmp_path):
+    img, _ = tools(build_dir)
+    ours, theirs = tmp_path / "o.qcow2", tmp_path / "t.qcow2"
+    run("qemu-img", "create", "-q", "-f", "qcow2", theirs, "4M")
+    run("qemu-io", "-c", "write -P 1 0 4M", theirs)
+    ours.write_bytes(theirs.read_bytes())
+    run("qemu-img", "amend", "-o", "size=2M", theirs)
+    run(img, "amend", "-o", "size=2M", ours)
+    qemu_check_clean(ours)
+    run("qemu-img", "compare", "-s", ours, theirs)
+    assert ours.stat().st_size == theirs.stat().st_size
 
 
 def test_resize_under_snapshots(build_dir, tmp_path):
