@@ -316,7 +316,7 @@ int cmd_convert(int argc, char **argv)
 	uint64_t sparse = 4096;
 	unsigned cache = BDEV_NO_SYNC;
 	const char *snapshot = NULL;
-	bool target_is_zero = false, offload = false;
+	bool target_is_zero = false, offload = false, target_opts = false;
 	struct img_rate rate = {0};
 	static const struct option longopts[] = {
 		{"force-share", no_argument, NULL, 'U'},
@@ -336,7 +336,7 @@ int cmd_convert(int argc, char **argv)
 		case 'C': offload = true; break; /* copy offloading: the same bytes, copied */
 		case 'V': return img_unsupported("convert", "--salvage");
 		case 'M': return img_unsupported("convert", "--bitmaps (persistent bitmaps)");
-		case 'I': return img_unsupported("convert", "--target-image-opts");
+		case 'I': target_opts = true; break;
 		case 'r':
 			if (img_rate_parse(optarg, &rate) < 0)
 				return 1;
@@ -389,6 +389,10 @@ int cmd_convert(int argc, char **argv)
 		img_error("--target-is-zero requires use of -n flag");
 		return 1;
 	}
+	if (target_opts && !existing) {
+		img_error("--target-image-opts requires use of -n flag");
+		return 1;
+	}
 	if (offload && compress) {
 		img_error("Cannot enable copy offloading when -c is used");
 		return 1;
@@ -423,7 +427,11 @@ int cmd_convert(int argc, char **argv)
 			return 1;
 		}
 	}
+	/* --image-opts names the sources, --target-image-opts the output (as qemu-img). */
+	bool src_opts = img_image_opts;
+	img_image_opts = target_opts;
 	struct bdev *out = img_open(outp, o.fmt, BDEV_RDWR | BDEV_CREATE_RAW_OK | cache);
+	img_image_opts = src_opts;
 	if (!out) {
 		bdev_close(src);
 		return 1;

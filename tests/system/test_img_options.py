@@ -81,7 +81,6 @@ def test_convert_target_is_zero_and_copy_offload(build_dir, tmp_path):
 @pytest.mark.parametrize("args,name", [
     (["--salvage"], "--salvage"),
     (["--bitmaps"], "--bitmaps"),
-    (["--target-image-opts"], "--target-image-opts"),
 ])
 def test_convert_refuses_what_it_lacks_by_name(build_dir, tmp_path, args, name):
     img, _ = tools(build_dir)
@@ -291,3 +290,18 @@ def test_convert_several_sources_and_rate_limit(build_dir, tmp_path):
     p = run(img, "convert", "-r", "x", "-f", "raw", "-O", "raw", d, tmp_path / "y.raw",
             check=False)
     assert p.returncode == 1 and "rate limit" in p.stderr
+
+
+def test_convert_target_image_opts(build_dir, tmp_path):
+    img, _ = tools(build_dir)
+    src, out = tmp_path / "s.qcow2", tmp_path / "t.qcow2"
+    run("qemu-img", "create", "-q", "-f", "qcow2", src, "1M")
+    run("qemu-io", "-c", "write -P 1 0 64k", src)
+    run("qemu-img", "create", "-q", "-f", "qcow2", out, "1M")
+    spec = f"driver=qcow2,file.filename={out}"
+    q, v = both(img, "convert", "--target-image-opts", src, spec)
+    assert q.returncode == v.returncode == 1
+    assert "--target-image-opts requires use of -n flag" in v.stderr
+    run(img, "convert", "-n", "--target-image-opts", src, spec)
+    run("qemu-img", "compare", src, out)
+    run("qemu-img", "check", out)
