@@ -1,6 +1,7 @@
 /* A read-only view of several images one after another (qemu-img convert's several sources),
- * optionally limited to a number of bytes read a second (convert -r).  Block status comes
- * from the part's own chain, with the layer and host offset of the part, so callers that copy
+ * optionally limited to a number of bytes read a second (convert -r), optionally salvaging
+ * (convert --salvage: a sector that cannot be read reads as zeros and is counted).  Block status
+ * comes from the part's own chain, with the layer and host offset of the part, so callers that copy
  * straight from the files still can; a rate-limited view gives no host offsets, so that every
  * byte goes through its read and the limit holds. */
 #include <stdio.h>
@@ -16,7 +17,27 @@ struct concat {
 	int n;
 	uint64_t rate, done; /* bytes a second (0: none), bytes read so far */
 	struct timespec t0;
+	bool salvage;
+	uint64_t salvaged; /* sectors read as zeros */
+	char first_error[512];
 };
+
+/* Read what can be read of [off, off+n) of part i, sector by sector, zeros elsewhere. */
+static void salvage_read(struct concat *c, int i, uint64_t off, uint8_t *p, size_t n)
+{
+	for (size_t k = 0; k < n;) {
+		size_t m = 512 - (size_t)((off + k) % 512);
+		if (m > n - k)
+			m = n - k;
+		if (bdev_read(c->parts[i], off + k, p + k, m) < 0) {
+			memset(p + k, 0, m);
+			if (!c->salvaged++)
+				snprintf(c->first_error, sizeof(c->first_error), "%s",
+					 bdev_error(c->parts[i]));
+		}
+		k += m;
+	}
+}
 
 /* The part holding disk offset `off` (< size), and the bytes of it from there. */
 static int part_at(const struct concat *c, uint64_t off, uint64_t *left)
@@ -55,7 +76,9 @@ static int concat_read(struct bdev *bd, uint64_t offset, void *buf, size_t len)
 		int i = part_at(c, offset, &left);
 		size_t n = len < left ? len : (size_t)left;
 		int r = bdev_read(c->parts[i], offset - c->start[i], p, n);
-		if (r < 0)
+		if (r < 0 && c->salvage)
+			salvage_read(c, i, offset - c->start[i], p, n);
+		else if (r < 0)
 			return bdev_set_error(bd, r, "%s", bdev_error(c->parts[i]));
 		throttle(c, n);
 		offset += n;
@@ -73,6 +96,14 @@ static int concat_status(struct bdev *bd, uint64_t offset, uint64_t len, uint64_
 	int i = part_at(c, offset, &left);
 	int r = bdev_chain_status(c->parts[i], offset - c->start[i], len < left ? len : left, pnum,
 				  st);
+	if (r < 0 && c->salvage) {
+		/* Unknown: data to read (and salvage), a sector at a time. */
+		memset(st, 0, sizeof(*st));
+		st->flags = BDEV_STATUS_ALLOCATED | BDEV_STATUS_DATA;
+		st->layer = bd;
+		*pnum = 512 - offset % 512 < len ? 512 - offset % 512 : len;
+		return 0;
+	}
 	if (r < 0)
 		return bdev_set_error(bd, r, "%s", bdev_error(c->parts[i]));
 	if (c->rate)
@@ -100,8 +131,15 @@ static const struct bdev_driver concat_driver = {
 	.block_status = concat_status,
 };
 
-int bdev_concat(struct bdev **parts, int n, uint64_t rate, struct bdev **out, char *err,
-		size_t errlen)
+uint64_t bdev_concat_salvaged(const struct bdev *bd, const char **first_error)
+{
+	const struct concat *c = bd->opaque;
+	*first_error = c->first_error;
+	return c->salvaged;
+}
+
+int bdev_concat(struct bdev **parts, int n, uint64_t rate, bool salvage, struct bdev **out,
+		char *err, size_t errlen)
 {
 	*out = NULL;
 	struct bdev *bd = calloc(1, sizeof(*bd));
@@ -139,6 +177,7 @@ int bdev_concat(struct bdev **parts, int n, uint64_t rate, struct bdev **out, ch
 	}
 	c->n = n;
 	c->rate = rate;
+	c->salvage = salvage;
 	clock_gettime(CLOCK_MONOTONIC, &c->t0);
 	bd->drv = &concat_driver;
 	bd->filename = name;

@@ -316,7 +316,7 @@ int cmd_convert(int argc, char **argv)
 	uint64_t sparse = 4096;
 	unsigned cache = BDEV_NO_SYNC;
 	const char *snapshot = NULL;
-	bool target_is_zero = false, offload = false, target_opts = false;
+	bool target_is_zero = false, offload = false, target_opts = false, salvage = false;
 	struct img_rate rate = {0};
 	static const struct option longopts[] = {
 		{"force-share", no_argument, NULL, 'U'},
@@ -334,7 +334,7 @@ int cmd_convert(int argc, char **argv)
 		case 'l': snapshot = optarg; break;
 		case 'Z': target_is_zero = true; break;
 		case 'C': offload = true; break; /* copy offloading: the same bytes, copied */
-		case 'V': return img_unsupported("convert", "--salvage");
+		case 'V': salvage = true; break;
 		case 'M': return img_unsupported("convert", "--bitmaps (persistent bitmaps)");
 		case 'I': target_opts = true; break;
 		case 'r':
@@ -380,8 +380,9 @@ int cmd_convert(int argc, char **argv)
 		return 1;
 	}
 	int nsrc = argc - optind - 1;
-	if ((nsrc > 1 || rate.bytes_per_sec) && (o.backing_file || snapshot)) {
-		img_error("convert: -B and -l take one source image without -r");
+	bool view = nsrc > 1 || rate.bytes_per_sec || salvage;
+	if (view && (o.backing_file || snapshot)) {
+		img_error("convert: -B and -l take one source image without -r or --salvage");
 		return 1;
 	}
 	/* qemu-img's own refusals, in its words */
@@ -410,9 +411,9 @@ int cmd_convert(int argc, char **argv)
 		img_error("convert: -B needs -O qcow2, without -c or -n");
 		return 1;
 	}
-	struct bdev *src = nsrc > 1 || rate.bytes_per_sec
-				   ? img_open_sources(argv + optind, nsrc, fmt, rate.bytes_per_sec)
-				   : img_open(in, fmt, 0);
+	struct bdev *src =
+		view ? img_open_sources(argv + optind, nsrc, fmt, rate.bytes_per_sec, salvage)
+		     : img_open(in, fmt, 0);
 	if (!src)
 		return 1;
 	if (snapshot && img_view_snapshot(src, snapshot) < 0) {
@@ -452,6 +453,8 @@ int cmd_convert(int argc, char **argv)
 	}
 	if (r == 0)
 		img_progress(progress, 100);
+	if (salvage)
+		img_warn_salvaged(src);
 	if (progress)
 		printf("\n");
 	bdev_close(src);

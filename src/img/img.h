@@ -85,8 +85,11 @@ int img_rate_parse(const char *s, struct img_rate *rate);
 void img_rate_wait(struct img_rate *rate, uint64_t bytes);
 
 /* The source images of convert read one after another (opened with fmt), at most `rate`
- * bytes a second (0: no limit); errors printed, NULL. */
-struct bdev *img_open_sources(char **names, int n, const char *fmt, uint64_t rate);
+ * bytes a second (0: no limit), unreadable sectors read as zeros with `salvage`; errors
+ * printed, NULL. */
+struct bdev *img_open_sources(char **names, int n, const char *fmt, uint64_t rate, bool salvage);
+/* After a --salvage convert: a warning counting the sectors read as zeros (if any). */
+void img_warn_salvaged(const struct bdev *src);
 
 /* preallocation=falloc|full of a new image file (qcow2: after its metadata preallocation):
  * the whole file allocated (falloc) or its holes written with zeros (full); what the image
@@ -97,8 +100,11 @@ int img_prealloc_fill(const char *path, int mode);
 int img_prealloc_range(const char *path, uint64_t start, uint64_t len, int mode);
 
 /* The source images of convert read one after another (opened with fmt), at most `rate`
- * bytes a second (0: no limit); errors printed, NULL. */
-struct bdev *img_open_sources(char **names, int n, const char *fmt, uint64_t rate);
+ * bytes a second (0: no limit), unreadable sectors read as zeros with `salvage`; errors
+ * printed, NULL. */
+struct bdev *img_open_sources(char **names, int n, const char *fmt, uint64_t rate, bool salvage);
+/* After a --salvage convert: a warning counting the sectors read as zeros (if any). */
+void img_warn_salvaged(const struct bdev *src);
 
 /* Simple progress bar as qemu-img -p: "    (12.34/100%)\r". */
 void img_progress(bool on, double percent);

@@ -161,7 +161,7 @@ int img_prealloc_range(const char *path, uint64_t start, uint64_t len, int mode)
 	return r;
 }
 
-struct bdev *img_open_sources(char **names, int n, const char *fmt, uint64_t rate)
+struct bdev *img_open_sources(char **names, int n, const char *fmt, uint64_t rate, bool salvage)
 {
 	struct bdev **parts = calloc((size_t)n, sizeof(*parts));
 	if (!parts) {
@@ -179,11 +179,22 @@ struct bdev *img_open_sources(char **names, int n, const char *fmt, uint64_t rat
 	}
 	struct bdev *bd;
 	char err[256];
-	int r = bdev_concat(parts, n, rate, &bd, err, sizeof(err));
+	int r = bdev_concat(parts, n, rate, salvage, &bd, err, sizeof(err));
 	free(parts);
 	if (r < 0) {
 		img_error("%s", err);
 		return NULL;
 	}
 	return bd;
+}
+
+void img_warn_salvaged(const struct bdev *src)
+{
+	const char *first;
+	uint64_t n = bdev_concat_salvaged(src, &first);
+	if (n)
+		fprintf(stderr,
+			"vireo-img: warning: %llu sectors could not be read and were written as "
+			"zeros (--salvage); the first: %s\n",
+			(unsigned long long)n, first);
 }

@@ -5,6 +5,7 @@ name, never silently ignored."""
 from __future__ import annotations
 
 import json
+import struct
 import time
 
 import pytest
@@ -79,7 +80,6 @@ def test_convert_target_is_zero_and_copy_offload(build_dir, tmp_path):
 
 
 @pytest.mark.parametrize("args,name", [
-    (["--salvage"], "--salvage"),
     (["--bitmaps"], "--bitmaps"),
 ])
 def test_convert_refuses_what_it_lacks_by_name(build_dir, tmp_path, args, name):
@@ -305,3 +305,30 @@ def test_convert_target_image_opts(build_dir, tmp_path):
     run(img, "convert", "-n", "--target-image-opts", src, spec)
     run("qemu-img", "compare", src, out)
     run("qemu-img", "check", out)
+
+
+def test_convert_salvage(build_dir, tmp_path):
+    """--salvage: a compressed cluster that does not decompress is written as zeros (exit 0, a
+    warning), the rest copied, as qemu-img does; without it the convert fails."""
+    img, _ = tools(build_dir)
+    src = tmp_path / "s.qcow2"
+    run("qemu-img", "create", "-q", "-f", "qcow2", src, "1M")
+    run("qemu-io", "-c", "write -P 1 0 64k", "-c", "write -c -P 5 64k 64k",
+        "-c", "write -P 2 256k 64k", src)
+    with open(src, "r+b") as f:
+        h = f.read(104)
+        (l1,) = struct.unpack(">Q", h[40:48])
+        f.seek(l1)
+        l2 = struct.unpack(">Q", f.read(8))[0] & 0x00FFFFFFFFFFFE00
+        f.seek(l2 + 8)
+        (e,) = struct.unpack(">Q", f.read(8))
+        f.seek(e & ((1 << 54) - 1))  # 64 KiB clusters: 54 offset bits
+        f.write(b"\xff" * 64)
+    q, v = both(img, "convert", "-O", "raw", src, tmp_path / "x.raw")
+    assert q.returncode == v.returncode == 1
+    for extra in (["-O", "raw"], ["-O", "qcow2"], ["-c", "-O", "qcow2"]):
+        ours, theirs = tmp_path / "o.img", tmp_path / "t.img"
+        run("qemu-img", "convert", "--salvage", *extra, src, theirs)
+        p = run(img, "convert", "--salvage", *extra, src, ours)
+        assert "128 sectors could not be read" in p.stderr
+        run("qemu-img", "compare", ours, theirs)
