@@ -317,6 +317,7 @@ int cmd_convert(int argc, char **argv)
 	unsigned cache = BDEV_NO_SYNC;
 	const char *snapshot = NULL;
 	bool target_is_zero = false, offload = false, target_opts = false, salvage = false;
+	bool bitmaps = false;
 	struct img_rate rate = {0};
 	static const struct option longopts[] = {
 		{"force-share", no_argument, NULL, 'U'},
@@ -335,7 +336,7 @@ int cmd_convert(int argc, char **argv)
 		case 'Z': target_is_zero = true; break;
 		case 'C': offload = true; break; /* copy offloading: the same bytes, copied */
 		case 'V': salvage = true; break;
-		case 'M': return img_unsupported("convert", "--bitmaps (persistent bitmaps)");
+		case 'M': bitmaps = true; break;
 		case 'I': target_opts = true; break;
 		case 'r':
 			if (img_rate_parse(optarg, &rate) < 0)
@@ -416,7 +417,8 @@ int cmd_convert(int argc, char **argv)
 		     : img_open(in, fmt, 0);
 	if (!src)
 		return 1;
-	if (snapshot && img_view_snapshot(src, snapshot) < 0) {
+	if ((snapshot && img_view_snapshot(src, snapshot) < 0) ||
+	    (bitmaps && img_bitmaps_copyable(src, o.fmt) < 0)) {
 		bdev_close(src);
 		return 1;
 	}

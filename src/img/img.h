@@ -88,6 +88,9 @@ void img_rate_wait(struct img_rate *rate, uint64_t bytes);
  * bytes a second (0: no limit), unreadable sectors read as zeros with `salvage`; errors
  * printed, NULL. */
 struct bdev *img_open_sources(char **names, int n, const char *fmt, uint64_t rate, bool salvage);
+/* convert --bitmaps: fine (nothing to copy) when the qcow2 source has no persistent bitmaps;
+ * else refused, printing why (-1). */
+int img_bitmaps_copyable(struct bdev *src, const char *out_fmt);
 /* After a --salvage convert: a warning counting the sectors read as zeros (if any). */
 void img_warn_salvaged(const struct bdev *src);
 
@@ -103,6 +106,9 @@ int img_prealloc_range(const char *path, uint64_t start, uint64_t len, int mode)
  * bytes a second (0: no limit), unreadable sectors read as zeros with `salvage`; errors
  * printed, NULL. */
 struct bdev *img_open_sources(char **names, int n, const char *fmt, uint64_t rate, bool salvage);
+/* convert --bitmaps: fine (nothing to copy) when the qcow2 source has no persistent bitmaps;
+ * else refused, printing why (-1). */
+int img_bitmaps_copyable(struct bdev *src, const char *out_fmt);
 /* After a --salvage convert: a warning counting the sectors read as zeros (if any). */
 void img_warn_salvaged(const struct bdev *src);
 

@@ -15,7 +15,7 @@ static const char usage[] =
 	"  convert [-f fmt] [-O output_fmt] [-c] [-o options] [-p] [-m num] [-W] [-S size] [-q]\n"
 	"          [-n [--target-is-zero]] [-B backing_file [-F backing_fmt]] [-l snapshot_param]\n"
 	"          [-C] [-r rate_limit] [-t cache] [-T src_cache] [-U] [--target-image-opts]\n"
-	"          [--salvage]\n"
+	"          [--salvage] [--bitmaps]\n"
 	"          filename [filename2 [...]] output_filename\n"
 	"  map [-f fmt] [--output=human|json] [--start-offset=offset] [--max-length=len] filename\n"
 	"  resize [-f fmt] [--shrink] [--preallocation=off|falloc|full] [-q] filename [+|-]size\n"
@@ -48,8 +48,7 @@ static const char usage[] =
 	"a file that looks raw is never guessed raw for writing.\n"
 	"check exits 0 (clean), 1 (check failed), 2 (corruptions), 3 (leaks only), 63 (format\n"
 	"cannot be checked).  snapshot_param: snapshot.id=ID,snapshot.name=NAME or ID_OR_NAME.\n"
-	"qemu-img options not listed here (convert --bitmaps; the bench and bitmap commands)\n"
-	"are refused by name.  See vireo-img(1).\n";
+	"qemu-img's bench and bitmap commands are refused by name.  See vireo-img(1).\n";
 
 int main(int argc, char **argv)
 {

@@ -198,3 +198,31 @@ void img_warn_salvaged(const struct bdev *src)
 			"zeros (--salvage); the first: %s\n",
 			(unsigned long long)n, first);
 }
+
+int img_bitmaps_copyable(struct bdev *src, const char *out_fmt)
+{
+	/* qemu-img's refusals first, in its words; then ours: persistent bitmaps are kept
+	 * but not written by vireo-img, so a source that has some cannot be copied with them. */
+	if (strcmp(out_fmt, "qcow2")) {
+		img_error("Format driver '%s' does not support bitmaps", out_fmt);
+		return -1;
+	}
+	if (strcmp(bdev_format(src), "qcow2")) {
+		img_error("Source lacks bitmap support");
+		return -1;
+	}
+	const struct qcow2 *q = bdev_opaque(src);
+	if (!(q->h.autoclear & QCOW2_AUTOCLEAR_BITMAPS))
+		return 0;
+	for (unsigned i = 0; i < q->h.nexts; i++) {
+		const struct qcow2_ext *e = &q->h.exts[i];
+		if (e->type == QCOW2_EXT_BITMAPS && e->len >= 4 &&
+		    (e->data[0] | e->data[1] | e->data[2] | e->data[3])) {
+			img_error("%s: --bitmaps: copying persistent bitmaps is not supported by "
+				  "vireo-img (the source has some)",
+				  bdev_filename(src));
+			return -1;
+		}
+	}
+	return 0;
+}
