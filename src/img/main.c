@@ -90,9 +90,17 @@ int main(int argc, char **argv)
 		{"commit", cmd_commit},	  {"amend", cmd_amend},	      {"measure", cmd_measure},
 		{"dd", cmd_dd},
 	};
-	for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++)
-		if (!strcmp(argv[1], cmds[i].name))
-			return cmds[i].fn(argc - 1, argv + 1);
+	for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++) {
+		if (strcmp(argv[1], cmds[i].name))
+			continue;
+		/* "vireo-img convert --help": the usage, as qemu-img prints it for any command */
+		for (int k = 2; k < argc; k++)
+			if (!strcmp(argv[k], "--help") || !strcmp(argv[k], "-h")) {
+				fputs(usage, stdout);
+				return 0;
+			}
+		return cmds[i].fn(argc - 1, argv + 1);
+	}
 	/* qemu-img's commands and global options that vireo-img does not have: by name. */
 	static const char *const missing[] = {"bench", "bitmap", NULL};
 	for (int i = 0; missing[i]; i++)

@@ -108,6 +108,10 @@ def test_refusals_by_name(build_dir, tmp_path):
     for cmd in ("bench", "bitmap"):
         p = run(img, cmd, "x", check=False)
         assert p.returncode == 1 and f"'{cmd}' is not supported" in p.stderr
+    for cmd in ("convert", "resize", "dd"):
+        for flag in ("--help", "-h"):
+            p = run(img, cmd, flag)
+            assert "usage: vireo-img" in p.stdout and f"  {cmd} " in p.stdout
     p = run(img, "-T", "foo", "info", src, check=False)
     assert p.returncode == 1 and "-T" in p.stderr
 
