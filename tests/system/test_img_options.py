@@ -345,3 +345,33 @@ def test_convert_salvage(build_dir, tmp_path):
         p = run(img, "convert", "--salvage", *extra, src, ours)
         assert "128 sectors could not be read" in p.stderr
         run("qemu-img", "compare", ours, theirs)
+
+
+def test_commit_into_a_deeper_base(build_dir, tmp_path):
+    """commit -b BASE: what the top and the images between hold goes into BASE (the same
+    base as qemu-img's), -b implies -d; a base outside the chain is an error."""
+    img, _ = tools(build_dir)
+
+    def chain(d):
+        d.mkdir()
+        run("qemu-img", "create", "-q", "-f", "qcow2", d / "base.qcow2", "4M")
+        run("qemu-io", "-c", "write -P 1 0 4M", d / "base.qcow2")
+        run("qemu-img", "create", "-q", "-f", "qcow2", "-b", "base.qcow2", "-F", "qcow2",
+            d / "mid.qcow2")
+        run("qemu-io", "-c", "write -P 2 1M 1M", "-c", "write -z 3M 64k", d / "mid.qcow2")
+        run("qemu-img", "create", "-q", "-f", "qcow2", "-b", "mid.qcow2", "-F", "qcow2",
+            d / "top.qcow2")
+        run("qemu-io", "-c", "write -P 3 1536k 1M", d / "top.qcow2")
+        return d
+
+    q, v = chain(tmp_path / "q"), chain(tmp_path / "v")
+    want = tmp_path / "want.raw"
+    run("qemu-img", "convert", "-O", "raw", q / "top.qcow2", want)
+    run("qemu-img", "commit", "-q", "-b", "base.qcow2", q / "top.qcow2")
+    run(img, "commit", "-q", "-b", "base.qcow2", v / "top.qcow2")
+    run("qemu-img", "compare", "-F", "raw", v / "base.qcow2", want)
+    run("qemu-img", "compare", v / "base.qcow2", q / "base.qcow2")
+    run("qemu-img", "check", v / "base.qcow2")
+    run("qemu-img", "compare", "-F", "raw", v / "top.qcow2", want)  # not emptied
+    q2, v2 = both(img, "commit", "-b", "nope.qcow2", v / "top.qcow2")
+    assert q2.returncode == v2.returncode == 1 and "nope.qcow2" in v2.stderr
