@@ -176,8 +176,7 @@ int cmd_commit(int argc, char **argv)
 			return 1;
 		}
 		below = b;
-		if (depth > 1)
-			keep = true;
+		keep = true; /* even for the direct backing file, as qemu-img */
 	}
 	/* The backing file is open read-only inside the chain: write through a second,
 	 * writable handle; only ranges this layer allocates are read, so the read-only handle

@@ -373,5 +373,9 @@ def test_commit_into_a_deeper_base(build_dir, tmp_path):
     run("qemu-img", "compare", v / "base.qcow2", q / "base.qcow2")
     run("qemu-img", "check", v / "base.qcow2")
     run("qemu-img", "compare", "-F", "raw", v / "top.qcow2", want)  # not emptied
+    # -b naming the direct backing file keeps the top too
+    run(img, "commit", "-q", "-b", "mid.qcow2", v / "top.qcow2")
+    run("qemu-img", "compare", "-F", "raw", v / "top.qcow2", want)
+    assert '"depth": 0' in run("qemu-img", "map", "--output=json", v / "top.qcow2").stdout
     q2, v2 = both(img, "commit", "-b", "nope.qcow2", v / "top.qcow2")
     assert q2.returncode == v2.returncode == 1 and "nope.qcow2" in v2.stderr
