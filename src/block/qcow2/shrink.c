@@ -80,28 +80,24 @@ static int check_table(struct qcow2 *q, uint64_t i, uint64_t per_l1)
 	return r;
 }
 
-/* The references of an unhooked L2 table at `off`: its entries when nothing else holds the
- * table, then the table itself. */
+/* The references the active tree held through an unhooked L2 table: those of every entry
+ * and the table's own.  Refcounts count trees (each L1 table reaching a cluster, as qemu's
+ * snapshots count them), so a table a snapshot shares still gives back the active tree's
+ * share of its clusters. */
 static int free_table(struct qcow2 *q, uint64_t off, uint8_t *copy)
 {
-	uint64_t rc;
-	int r = qcow2_get_refcount(q, off / q->cluster_size, &rc);
+	void *l2;
+	int r = tcache_get(q->l2_cache, off, &l2);
 	if (r < 0)
 		return r;
-	if (rc == 1) {
-		void *l2;
-		r = tcache_get(q->l2_cache, off, &l2);
-		if (r < 0)
-			return r;
-		memcpy(copy, l2, q->cluster_size);
-		uint64_t e, bm;
-		for (uint64_t k = 0; k < q_l2_entries(q) && r == 0; k++) {
-			qcow2_l2_entry(q, copy, k, &e, &bm);
-			r = drop_entry(q, e);
-		}
-		if (r < 0)
-			return r;
+	memcpy(copy, l2, q->cluster_size);
+	uint64_t e, bm;
+	for (uint64_t k = 0; k < q_l2_entries(q) && r == 0; k++) {
+		qcow2_l2_entry(q, copy, k, &e, &bm);
+		r = drop_entry(q, e);
 	}
+	if (r < 0)
+		return r;
 	return qcow2_update_refcount(q, off, q->cluster_size, -1);
 }
 
