@@ -100,6 +100,14 @@ void *bdev_opaque(const struct bdev *bd);
 /* The file descriptor of the image file. */
 int bdev_fd(const struct bdev *bd);
 
+/* A read-only view of the n images `parts` one after another (their sizes added), reading at
+ * most `rate` bytes a second (0: no limit); with `salvage`, sectors that cannot be read read
+ * as zeros (counted by bdev_concat_salvaged(), with the first error).  The view owns the parts
+ * from then on (closed with it, also when this fails).  Reads and block status only. */
+int bdev_concat(struct bdev **parts, int n, uint64_t rate, bool salvage, struct bdev **out,
+		char *err, size_t errlen);
+uint64_t bdev_concat_salvaged(const struct bdev *bd, const char **first_error);
+
 /* Probe the format of a file from its first bytes: "qcow2", "luks", or "raw". */
 const char *bdev_probe(const uint8_t *buf, size_t len);
 

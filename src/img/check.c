@@ -65,8 +65,12 @@ int cmd_check(int argc, char **argv)
 	};
 	int c;
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "f:r:qU", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "f:r:qUT:", longopts, NULL)) != -1) {
 		switch (c) {
+		case 'T':
+			if (img_check_cache_mode(optarg, "check -T") < 0)
+				return 1;
+			break;
 		case 'f': fmt = optarg; break;
 		case 'O': output = optarg; break;
 		case 'q': quiet = true; break;

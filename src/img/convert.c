@@ -148,14 +148,33 @@ int cmd_convert(int argc, char **argv)
 	bool compress = false, progress = false, quiet = false, existing = false;
 	uint64_t sparse = 4096;
 	unsigned cache = BDEV_NO_SYNC;
+	const char *snapshot = NULL;
+	bool target_is_zero = false, offload = false, target_opts = false, salvage = false;
+	bool bitmaps = false;
+	struct img_rate rate = {0};
 	static const struct option longopts[] = {
 		{"force-share", no_argument, NULL, 'U'},
+		{"target-is-zero", no_argument, NULL, 'Z'},
+		{"salvage", no_argument, NULL, 'V'},
+		{"bitmaps", no_argument, NULL, 'M'},
+		{"target-image-opts", no_argument, NULL, 'I'},
 		{NULL, 0, NULL, 0},
 	};
 	int c;
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "f:O:co:pm:WS:qnt:T:UB:F:", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "f:O:co:pm:WS:qnt:T:UB:F:l:Cr:", longopts, NULL)) !=
+	       -1) {
 		switch (c) {
+		case 'l': snapshot = optarg; break;
+		case 'Z': target_is_zero = true; break;
+		case 'C': offload = true; break; /* copy offloading: the same bytes, copied */
+		case 'V': salvage = true; break;
+		case 'M': bitmaps = true; break;
+		case 'I': target_opts = true; break;
+		case 'r':
+			if (img_rate_parse(optarg, &rate) < 0)
+				return 1;
+			break;
 		case 'f': fmt = optarg; break;
 		case 'O': o.fmt = optarg; break;
 		case 'c': compress = true; break;
@@ -175,23 +194,47 @@ int cmd_convert(int argc, char **argv)
 		case 'B': o.backing_file = optarg; break;
 		case 'F': o.backing_fmt = optarg; break;
 		case 't':
+			if (img_check_cache_mode(optarg, "convert -t") < 0)
+				return 1;
 			/* qemu-img's default for convert is unsafe: no flush to the disk */
 			cache = strcmp(optarg, "unsafe") == 0 ? BDEV_NO_SYNC : 0;
 			break;
+		case 'T':
+			if (img_check_cache_mode(optarg, "convert -T") < 0)
+				return 1;
+			break;
 		case 'm':
 		case 'W':
-		case 'T':
 		case 'U': break; /* accepted for qemu-img compatibility */
 		default: return 1;
 		}
 	}
-	if (argc - optind != 2) {
-		img_error("convert: give one source and one output file name");
+	if (argc - optind < 2) {
+		img_error("convert: give the source(s) and an output file name");
+		return 1;
+	}
+	int nsrc = argc - optind - 1;
+	bool view = nsrc > 1 || rate.bytes_per_sec || salvage;
+	if (view && (o.backing_file || snapshot)) {
+		img_error("convert: -B and -l take one source image without -r or --salvage");
+		return 1;
+	}
+	/* qemu-img's own refusals, in its words */
+	if (target_is_zero && !existing) {
+		img_error("--target-is-zero requires use of -n flag");
+		return 1;
+	}
+	if (target_opts && !existing) {
+		img_error("--target-image-opts requires use of -n flag");
+		return 1;
+	}
+	if (offload && compress) {
+		img_error("Cannot enable copy offloading when -c is used");
 		return 1;
 	}
 	if (quiet)
 		progress = false;
-	const char *in = argv[optind], *outp = argv[optind + 1];
+	const char *in = argv[optind], *outp = argv[argc - 1];
 	if (!o.fmt)
 		o.fmt = "raw";
 	if (compress && strcmp(o.fmt, "qcow2")) {
@@ -202,9 +245,16 @@ int cmd_convert(int argc, char **argv)
 		img_error("convert: -B needs -O qcow2, without -c or -n");
 		return 1;
 	}
-	struct bdev *src = img_open(in, fmt, 0);
+	struct bdev *src =
+		view ? img_open_sources(argv + optind, nsrc, fmt, rate.bytes_per_sec, salvage)
+		     : img_open(in, fmt, 0);
 	if (!src)
 		return 1;
+	if ((snapshot && img_view_snapshot(src, snapshot) < 0) ||
+	    (bitmaps && img_bitmaps_copyable(src, o.fmt) < 0)) {
+		bdev_close(src);
+		return 1;
+	}
 	if (!existing) {
 		o.size = bdev_size(src);
 		o.size_set = true;
@@ -213,7 +263,11 @@ int cmd_convert(int argc, char **argv)
 			return 1;
 		}
 	}
+	/* --image-opts names the sources, --target-image-opts the output (as qemu-img). */
+	bool src_opts = img_image_opts;
+	img_image_opts = target_opts;
 	struct bdev *out = img_open(outp, o.fmt, BDEV_RDWR | BDEV_CREATE_RAW_OK | cache);
+	img_image_opts = src_opts;
 	if (!out) {
 		bdev_close(src);
 		return 1;
@@ -232,7 +286,8 @@ int cmd_convert(int argc, char **argv)
 		r = convert_compressed(src, out, &map, progress);
 		source_map_close(&map);
 	} else {
-		r = convert_plain(src, out, sparse, existing, o.backing_file != NULL, progress);
+		r = convert_plain(src, out, sparse, existing && !target_is_zero,
+				  o.backing_file != NULL, progress);
 	}
 	if (r == 0 && bdev_flush(out) < 0) {
 		img_error("%s", bdev_error(out));
@@ -240,6 +295,8 @@ int cmd_convert(int argc, char **argv)
 	}
 	if (r == 0)
 		img_progress(progress, 100);
+	if (salvage)
+		img_warn_salvaged(src);
 	if (progress)
 		printf("\n");
 	bdev_close(src);

@@ -9,7 +9,7 @@ int cmd_create(int argc, char **argv)
 {
 	struct img_create_opts o;
 	img_create_opts_init(&o);
-	bool quiet = false;
+	bool quiet = false, unsafe = false;
 	int c;
 	optind = 1;
 	while ((c = getopt(argc, argv, "f:o:b:F:uq")) != -1) {
@@ -21,7 +21,7 @@ int cmd_create(int argc, char **argv)
 			break;
 		case 'b': o.backing_file = optarg; break;
 		case 'F': o.backing_fmt = optarg; break;
-		case 'u': break;
+		case 'u': unsafe = true; break;
 		case 'q': quiet = true; break;
 		default: return 1;
 		}
@@ -41,5 +41,22 @@ int cmd_create(int argc, char **argv)
 	}
 	if (!o.fmt)
 		o.fmt = "raw";
+	if (o.backing_file && unsafe && !o.size_set) {
+		img_error("%s: Image creation needs a size parameter", path);
+		return 1;
+	}
+	if (o.backing_file && !unsafe && o.size_set) {
+		/* As qemu-img: the backing file must open unless -u says it need not. */
+		char *bp = bdev_backing_path(path, o.backing_file);
+		struct bdev *b = bp ? img_open(bp, o.backing_fmt, 0) : NULL;
+		free(bp);
+		if (!b) {
+			img_error("%s: could not open the backing image (-u creates the image "
+				  "anyway)",
+				  path);
+			return 1;
+		}
+		bdev_close(b);
+	}
 	return img_create_image(path, &o, quiet) < 0 ? 1 : 0;
 }

@@ -1,5 +1,6 @@
 /* vireo-img map: where each range of the disk comes from, as qemu-img map prints it. */
 #include <getopt.h>
+#include <stdint.h>
 #include <string.h>
 
 #include "img/img.h"
@@ -43,13 +44,28 @@ int cmd_map(int argc, char **argv)
 	static const struct option longopts[] = {
 		{"output", required_argument, NULL, 'O'},
 		{"force-share", no_argument, NULL, 'U'},
+		{"start-offset", required_argument, NULL, 's'},
+		{"max-length", required_argument, NULL, 'l'},
 		{NULL, 0, NULL, 0},
 	};
+	uint64_t start = 0, max_len = UINT64_MAX;
 	int c;
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "f:U", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'f': fmt = optarg; break;
+		case 's':
+			if (img_parse_size(optarg, &start) < 0 || start > INT64_MAX) {
+				img_error("map: invalid --start-offset '%s'", optarg);
+				return 1;
+			}
+			break;
+		case 'l':
+			if (img_parse_size(optarg, &max_len) < 0 || max_len > INT64_MAX) {
+				img_error("map: invalid --max-length '%s'", optarg);
+				return 1;
+			}
+			break;
 		case 'O': output = optarg; break;
 		case 'U': break;
 		default: return 1;
@@ -65,7 +81,10 @@ int cmd_map(int argc, char **argv)
 		return 1;
 	if (!json)
 		printf("%-16s%-16s%-16s%s\n", "Offset", "Length", "Mapped to", "File");
-	uint64_t size = bdev_size(bd), off = 0;
+	/* The range asked for, cut to the disk (as qemu-img: nothing past the end). */
+	uint64_t size = bdev_size(bd), off = start < size ? start : size;
+	if (max_len < size - off)
+		size = off + max_len;
 	struct map_entry cur = {0};
 	bool have = false, first = true;
 	while (off < size) {
@@ -106,10 +125,11 @@ int cmd_map(int argc, char **argv)
 		}
 		off += n;
 	}
-	if (have)
-		emit(&cur, json, first);
+	if (!have) /* an empty range: one empty entry at the start asked for (as qemu-img) */
+		cur = (struct map_entry){.start = start, .layer = bd};
+	emit(&cur, json, first);
 	if (json)
-		printf("%s]\n", first && !have ? "[" : "");
+		printf("]\n");
 	bdev_close(bd);
 	return 0;
 }

@@ -45,6 +45,7 @@ int cmd_measure(int argc, char **argv)
 	const char *fmt = NULL, *output = "human";
 	uint64_t size = 0;
 	bool size_given = false;
+	const char *snapshot = NULL;
 	static const struct option longopts[] = {
 		{"output", required_argument, NULL, 'J'},
 		{"size", required_argument, NULL, 'S'},
@@ -53,8 +54,9 @@ int cmd_measure(int argc, char **argv)
 	};
 	int c;
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "f:O:o:U", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "f:O:o:Ul:", longopts, NULL)) != -1) {
 		switch (c) {
+		case 'l': snapshot = optarg; break;
 		case 'f': fmt = optarg; break;
 		case 'O': o.fmt = optarg; break;
 		case 'o':
@@ -90,6 +92,10 @@ int cmd_measure(int argc, char **argv)
 		struct bdev *bd = img_open(argv[optind], fmt, 0);
 		if (!bd)
 			return 1;
+		if (snapshot && img_view_snapshot(bd, snapshot) < 0) {
+			bdev_close(bd);
+			return 1;
+		}
 		size = bdev_size(bd);
 		bitmaps = qcow2 && !strcmp(bdev_format(bd), "qcow2");
 		/* Clusters holding data anywhere in the chain, whole clusters counted. */

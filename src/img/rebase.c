@@ -1,5 +1,6 @@
 /* vireo-img rebase and commit: move data between an image and its backing file. */
 #include <getopt.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -70,6 +71,9 @@ int cmd_rebase(int argc, char **argv)
 		case 'q': quiet = true; break;
 		case 't':
 		case 'T':
+			if (img_check_cache_mode(optarg, c == 't' ? "rebase -t" : "rebase -T") < 0)
+				return 1;
+			break;
 		case 'U': break;
 		default: return 1;
 		}
@@ -111,6 +115,7 @@ int cmd_commit(int argc, char **argv)
 {
 	const char *fmt = NULL, *base = NULL;
 	bool keep = false, progress = false, quiet = false;
+	struct img_rate rate = {0};
 	int c;
 	optind = 1;
 	while ((c = getopt(argc, argv, "f:b:dpqt:r:")) != -1) {
@@ -121,7 +126,13 @@ int cmd_commit(int argc, char **argv)
 		case 'p': progress = true; break;
 		case 'q': quiet = true; break;
 		case 't':
-		case 'r': break;
+			if (img_check_cache_mode(optarg, "commit -t") < 0)
+				return 1;
+			break;
+		case 'r':
+			if (img_rate_parse(optarg, &rate) < 0)
+				return 1;
+			break;
 		default: return 1;
 		}
 	}
@@ -141,19 +152,31 @@ int cmd_commit(int argc, char **argv)
 		bdev_close(top);
 		return 1;
 	}
+	/* -b: any image of the chain (by name as given, as stored, or the same file); the
+	 * images between it and the top hold data it gets, so, as qemu-img, -b implies -d. */
+	int depth = 1;
 	if (base) {
 		char *bp = bdev_backing_path(path, base);
-		bool same = bp && (!strcmp(bp, bdev_filename(below)) ||
-				   !strcmp(base, bdev_filename(below)));
+		char *want = realpath(bp ? bp : base, NULL);
+		struct bdev *b = below;
+		for (; b; b = bdev_backing(b), depth++) {
+			char *have = realpath(bdev_filename(b), NULL);
+			bool same = !strcmp(base, bdev_filename(b)) ||
+				    (bp && !strcmp(bp, bdev_filename(b))) ||
+				    (want && have && !strcmp(want, have));
+			free(have);
+			if (same)
+				break;
+		}
 		free(bp);
-		if (!same) {
-			img_error("%s: committing into '%s' is not supported yet (only into the "
-				  "direct "
-				  "backing file %s)",
-				  path, base, bdev_filename(below));
+		free(want);
+		if (!b) {
+			img_error("%s: '%s' is not in the backing chain of the image", path, base);
 			bdev_close(top);
 			return 1;
 		}
+		below = b;
+		keep = true; /* even for the direct backing file, as qemu-img */
 	}
 	/* The backing file is open read-only inside the chain: write through a second,
 	 * writable handle; only ranges this layer allocates are read, so the read-only handle
@@ -175,12 +198,13 @@ int cmd_commit(int argc, char **argv)
 		uint64_t n;
 		struct bdev_status st;
 		uint64_t want = size - off < chunk ? size - off : chunk;
-		if (bdev_block_status(top, off, want, &n, &st) < 0) {
+		/* What the images above the base allocate (the top alone for its backing file) */
+		if (bdev_chain_status(top, off, want, &n, &st) < 0) {
 			img_error("%s", bdev_error(top));
 			r = -1;
 			break;
 		}
-		if (st.flags & BDEV_STATUS_ALLOCATED) {
+		if ((st.flags & BDEV_STATUS_ALLOCATED) && st.depth < depth) {
 			struct bdev *err = dst;
 			if (st.flags & BDEV_STATUS_ZERO) {
 				r = bdev_write_zeroes(dst, off, n);
@@ -190,6 +214,7 @@ int cmd_commit(int argc, char **argv)
 					err = top;
 				else
 					r = bdev_write(dst, off, buf, n);
+				img_rate_wait(&rate, n);
 			}
 			if (r < 0) {
 				img_error("%s", bdev_error(err));

@@ -152,11 +152,14 @@ int img_parse_create_options(const char *s, struct img_create_opts *o)
 				  kv);
 			r = -1;
 		} else if (!strcmp(kv, "preallocation")) {
-			if (!strcmp(v, "metadata"))
+			o->prealloc_fill = !strcmp(v, "falloc") ? IMG_PREALLOC_FALLOC
+					   : !strcmp(v, "full") ? IMG_PREALLOC_FULL
+								: 0;
+			if (!strcmp(v, "metadata") || o->prealloc_fill)
 				o->prealloc_metadata = true;
 			else if (strcmp(v, "off") != 0)
 				r = -1, img_error("preallocation '%s' is not supported (off, "
-						  "metadata)",
+						  "metadata, falloc, full)",
 						  v);
 		} else {
 			img_error("unknown option '%s' (see vireo-img --help)", kv);
@@ -192,6 +195,14 @@ int img_create_image(const char *path, struct img_create_opts *o, bool quiet)
 		img_error("%s: an encrypted image needs a key: give --object "
 			  "secret,id=sec0,file=PATH and -o %skey-secret=sec0",
 			  path, strcmp(fmt, "luks") ? "encrypt." : "");
+		return -1;
+	}
+	if (o->prealloc_metadata && !o->prealloc_fill && strcmp(fmt, "qcow2")) {
+		img_error("%s: Unsupported preallocation mode: metadata", path); /* as qemu */
+		return -1;
+	}
+	if (o->prealloc_metadata && !strcmp(fmt, "luks")) {
+		img_error("%s: preallocation of luks images is not supported by vireo-img", path);
 		return -1;
 	}
 	if (!strcmp(fmt, "luks")) {
@@ -248,6 +259,8 @@ int img_create_image(const char *path, struct img_create_opts *o, bool quiet)
 		img_error("%s: unknown format '%s' (raw, qcow2, luks)", path, fmt);
 		return -1;
 	}
+	if (o->prealloc_fill && img_prealloc_fill(path, o->prealloc_fill) < 0)
+		return -1;
 	if (!quiet) {
 		printf("Formatting '%s', fmt=%s size=%llu", path, fmt, (unsigned long long)o->size);
 		if (!strcmp(fmt, "qcow2"))

@@ -15,6 +15,7 @@ static void qcow2_close(struct bdev *bd)
 	if (bd->writable && q->l2_cache && q->rb_cache) {
 		tcache_flush(q->l2_cache);
 		tcache_flush(q->rb_cache);
+		qcow2_lazy_close(q);
 	}
 	tcache_free(q->l2_cache);
 	tcache_free(q->rb_cache);
@@ -188,6 +189,7 @@ static int qcow2_open(struct bdev *bd, unsigned flags)
 			if (r < 0)
 				return r;
 		}
+		qcow2_lazy_open(q);
 	}
 	return 0;
 }
@@ -195,21 +197,40 @@ static int qcow2_open(struct bdev *bd, unsigned flags)
 static int qcow2_resize(struct bdev *bd, uint64_t size)
 {
 	struct qcow2 *q = bd->opaque;
-	if (size < bd->size)
+	/* Version 3 snapshots record their own disk size (so qemu resizes under them); version
+	 * 2 ones do not. */
+	if (q->h.nb_snapshots && q->h.version < 3)
 		return bdev_set_error(bd, -ENOTSUP,
-				      "%s: shrinking a qcow2 image is not supported yet",
-				      bd->filename);
-	if (q->h.nb_snapshots)
-		return bdev_set_error(bd, -ENOTSUP,
-				      "%s: cannot resize an image that has internal snapshots",
+				      "%s: cannot resize a version 2 (compat=0.10) image that has "
+				      "internal snapshots",
 				      bd->filename);
 	if (size > (1ull << 61))
 		return bdev_set_error(bd, -EFBIG, "%s: size %llu is too large", bd->filename,
 				      (unsigned long long)size);
+	if (size % 512)
+		return bdev_set_error(bd, -EINVAL,
+				      "%s: the new size must be a multiple of 512 (qcow2 sizes are "
+				      "in sectors)",
+				      bd->filename);
+	if (size < bd->size)
+		return qcow2_shrink(q, size);
 	uint64_t per_l1 = q->cluster_size << q->l2_bits;
 	int r = qcow2_grow_l1(q, (size + per_l1 - 1) / per_l1);
 	if (r < 0)
 		return r;
+	uint64_t old = bd->size;
+	if (bd->backing && bd->backing->size > old) {
+		/* The new area reads as zeros, not as what a longer backing file holds there (as
+		 * qemu): zeroed before the header makes it part of the disk. */
+		uint64_t end = size < bd->backing->size ? size : bd->backing->size;
+		bd->size = size;
+		r = qcow2_zero_or_discard(bd, old, end - old, QCOW2_WRITE_ZEROES);
+		if (r == 0)
+			r = qcow2_flush(bd);
+		bd->size = old;
+		if (r < 0)
+			return r;
+	}
 	uint64_t be = htobe64(size);
 	r = bdev_pwrite(bd, 24, &be, 8, "header size");
 	if (r < 0)

@@ -121,6 +121,7 @@ struct qcow2 {
 	uint64_t crypt_offset, crypt_length; /* the LUKS header area in the file */
 	uint8_t *ebuf;			     /* encryption scratch */
 	bool crypt_locked;		     /* encrypted, opened without a key */
+	bool lazy; /* lazy refcounts in use: the dirty bit goes on before refcounts change */
 };
 
 static inline uint64_t q_offset_in_cluster(const struct qcow2 *q, uint64_t off)
@@ -251,6 +252,17 @@ int qcow2_block_status(struct bdev *bd, uint64_t offset, uint64_t len, uint64_t 
 		       struct bdev_status *st);
 int qcow2_grow_l1(struct qcow2 *q, uint64_t min_entries);
 
+/* lazy.c: lazy refcounts.  qcow2_lazy_open() (writable opens, after any repair) turns them
+ * on when the image has the feature; qcow2_lazy_mark_dirty() sets the dirty bit (synced)
+ * before the first refcount change; qcow2_lazy_close() writes everything and clears it. */
+void qcow2_lazy_open(struct qcow2 *q);
+int qcow2_lazy_mark_dirty(struct qcow2 *q);
+int qcow2_lazy_close(struct qcow2 *q);
+
+/* shrink.c: cut the image to `size` bytes (smaller than now): the clusters past it freed,
+ * the header's size changed once nothing past it is mapped, the file's free tail cut. */
+int qcow2_shrink(struct qcow2 *q, uint64_t size);
+
 /* compress.c */
 /* Decompress src into exactly dst_len bytes; -1 when the data is not valid. */
 int qcow2_decompress(int type, const uint8_t *src, size_t src_len, uint8_t *dst, size_t dst_len);
@@ -267,6 +279,9 @@ void qcow2_snapshots_free(struct qcow2 *q);
 int qcow2_snapshot_create(struct bdev *bd, const char *name);
 int qcow2_snapshot_delete(struct bdev *bd, const char *name);
 int qcow2_snapshot_apply(struct bdev *bd, const char *name);
+/* snapshot_view.c: make a read-only image show the snapshot with this id and/or name (at
+ * least one given; both must match when both are). */
+int qcow2_snapshot_view(struct bdev *bd, const char *id, const char *name);
 /* Index of the snapshot with this id or name, -1 when none. */
 int qcow2_snapshot_find(const struct qcow2 *q, const char *name);
 

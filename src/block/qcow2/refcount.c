@@ -204,6 +204,11 @@ static int set_refcount(struct qcow2 *q, uint64_t idx, uint64_t value)
 			"%u allows at most %llu)",
 			q->bd->filename, (unsigned long long)(idx * q->cluster_size),
 			1u << q->h.refcount_order, (unsigned long long)q->refcount_max);
+	if (q->lazy) {
+		int r = qcow2_lazy_mark_dirty(q);
+		if (r < 0)
+			return r;
+	}
 	uint64_t ti = idx >> q->rb_bits;
 	int r = ensure_block(q, ti);
 	if (r < 0)

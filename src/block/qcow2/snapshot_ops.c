@@ -238,7 +238,8 @@ int qcow2_snapshot_create(struct bdev *bd, const char *name)
 	struct qcow2_snapshot *snaps = calloc(n + 1, sizeof(*snaps));
 	if (!snaps)
 		return bdev_set_error(bd, -ENOMEM, "%s: out of memory", bd->filename);
-	memcpy(snaps, q->snaps, n * sizeof(*snaps));
+	if (n) /* q->snaps is NULL without snapshots */
+		memcpy(snaps, q->snaps, n * sizeof(*snaps));
 	unsigned long max_id = 0;
 	for (uint32_t i = 0; i < n; i++) {
 		unsigned long v = strtoul(snaps[i].id, NULL, 10);
@@ -341,12 +342,17 @@ int qcow2_snapshot_apply(struct bdev *bd, const char *name)
 		return bdev_set_error(bd, -ENOENT, "%s: no snapshot with id or name '%s'",
 				      bd->filename, name);
 	struct qcow2_snapshot *s = &q->snaps[k];
-	if (s->disk_size != q->h.size || s->l1_size > q->h.l1_size)
-		return bdev_set_error(bd, -ENOTSUP,
-				      "%s: snapshot '%s' has another disk size (%llu bytes); "
-				      "applying it is not supported yet",
+	/* A snapshot taken at another disk size brings its size back (as qemu): the L1 table
+	 * grows to hold the snapshot's first, the header's size changes after the switch. */
+	uint64_t per_l1 = q->cluster_size << q->l2_bits;
+	if (s->disk_size > (1ull << 61))
+		return bdev_set_error(bd, -EUCLEAN,
+				      "%s: snapshot '%s': disk size %llu is too large",
 				      bd->filename, name, (unsigned long long)s->disk_size);
-	int r = flush_all(q);
+	uint64_t need = (s->disk_size + per_l1 - 1) / per_l1;
+	int r = qcow2_grow_l1(q, need > s->l1_size ? need : s->l1_size);
+	if (r == 0)
+		r = flush_all(q);
 	if (r < 0)
 		return r;
 	uint64_t n = q->h.l1_size;
@@ -374,6 +380,14 @@ int qcow2_snapshot_apply(struct bdev *bd, const char *name)
 	}
 	if (r == 0)
 		r = bdev_sync(bd);
+	if (r == 0 && s->disk_size != q->h.size) {
+		uint64_t be = htobe64(s->disk_size);
+		r = bdev_pwrite(bd, 24, &be, 8, "header size");
+		if (r == 0)
+			r = bdev_sync(bd);
+		if (r == 0)
+			q->h.size = bd->size = s->disk_size;
+	}
 	if (r == 0)
 		r = tree_refcounts(q, old, (uint32_t)n, -1);
 	if (r == 0)
