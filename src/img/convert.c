@@ -9,19 +9,6 @@
 #include "img/img.h"
 #include "img/convert_compressed.h"
 
-static bool all_zero(const uint8_t *p, size_t n)
-{
-	static const uint8_t zero[4096];
-	while (n) {
-		size_t k = n < sizeof(zero) ? n : sizeof(zero);
-		if (memcmp(p, zero, k))
-			return false;
-		p += k;
-		n -= k;
-	}
-	return true;
-}
-
 /* Copy n bytes file to file in the kernel (no trip through user space; reflinks where the
  * file system can).  Returns 0, or -1 with errno. */
 static int copy_range(int in, uint64_t in_off, int out, uint64_t out_off, uint64_t n)
@@ -110,13 +97,13 @@ static int convert_plain(struct bdev *src, struct bdev *out, uint64_t sparse, bo
 				uint64_t lim = sparse - (off + pos) % sparse;
 				piece = piece < lim ? piece : lim;
 			}
-			bool z = sparse && all_zero(buf + pos, piece);
+			bool z = sparse && img_all_zero(buf + pos, piece);
 			uint64_t run = piece;
 			while (pos + run < n) {
 				uint64_t p2 = n - pos - run;
 				if (sparse && p2 > sparse)
 					p2 = sparse;
-				if (!sparse || (sparse && all_zero(buf + pos + run, p2)) != z)
+				if (!sparse || (sparse && img_all_zero(buf + pos + run, p2)) != z)
 					break;
 				run += p2;
 			}

@@ -34,24 +34,11 @@ struct ring {
 	bool stop;
 };
 
-static bool all_zero(const uint8_t *p, size_t n)
-{
-	static const uint8_t zero[4096];
-	while (n) {
-		size_t k = n < sizeof(zero) ? n : sizeof(zero);
-		if (memcmp(p, zero, k))
-			return false;
-		p += k;
-		n -= k;
-	}
-	return true;
-}
-
 static void compress_slot(struct ring *r, struct slot *s)
 {
 	if (s->skip)
 		return;
-	if (all_zero(s->data, r->cs))
+	if (img_all_zero(s->data, r->cs))
 		s->skip = true;
 	else
 		s->clen = bdev_compress_cluster(r->out, s->data, s->comp, r->cs);

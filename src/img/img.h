@@ -33,6 +33,8 @@ void img_print_snapshots(const struct qcow2 *q);
 void img_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Sizes as qemu-img takes them: bytes, or with k, M, G, T, P, E suffixes (binary). */
 int img_parse_size(const char *s, uint64_t *out);
+/* Whether the n bytes at p are all zero (convert's sparse detection). */
+bool img_all_zero(const uint8_t *p, size_t n);
 /* Print s as a JSON string (with quotes). */
 void json_string(FILE *f, const char *s);
 
@@ -101,16 +103,6 @@ enum { IMG_PREALLOC_FALLOC = 1, IMG_PREALLOC_FULL = 2 };
 int img_prealloc_fill(const char *path, int mode);
 /* The same for the file bytes [start, start+len) only (resize --preallocation). */
 int img_prealloc_range(const char *path, uint64_t start, uint64_t len, int mode);
-
-/* The source images of convert read one after another (opened with fmt), at most `rate`
- * bytes a second (0: no limit), unreadable sectors read as zeros with `salvage`; errors
- * printed, NULL. */
-struct bdev *img_open_sources(char **names, int n, const char *fmt, uint64_t rate, bool salvage);
-/* convert --bitmaps: fine (nothing to copy) when the qcow2 source has no persistent bitmaps;
- * else refused, printing why (-1). */
-int img_bitmaps_copyable(struct bdev *src, const char *out_fmt);
-/* After a --salvage convert: a warning counting the sectors read as zeros (if any). */
-void img_warn_salvaged(const struct bdev *src);
 
 /* Simple progress bar as qemu-img -p: "    (12.34/100%)\r". */
 void img_progress(bool on, double percent);

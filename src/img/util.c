@@ -436,3 +436,16 @@ void img_progress(bool on, double percent)
 	printf("    (%.2f/100%%)\r", percent);
 	fflush(stdout);
 }
+
+bool img_all_zero(const uint8_t *p, size_t n)
+{
+	static const uint8_t zero[4096];
+	while (n) {
+		size_t k = n < sizeof(zero) ? n : sizeof(zero);
+		if (memcmp(p, zero, k))
+			return false;
+		p += k;
+		n -= k;
+	}
+	return true;
+}

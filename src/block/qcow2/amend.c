@@ -64,11 +64,7 @@ int qcow2_amend(struct bdev *bd, int version, int lazy)
 		h.compat = lazy ? h.compat | QCOW2_COMPAT_LAZY_REFCOUNTS
 				: h.compat & ~QCOW2_COMPAT_LAZY_REFCOUNTS;
 	}
-	int r = tcache_flush(q->l2_cache);
-	if (r == 0)
-		r = tcache_flush(q->rb_cache);
-	if (r == 0)
-		r = bdev_sync(bd);
+	int r = qcow2_write_back(q);
 	if (r < 0)
 		return r;
 	struct qcow2_header old = q->h;

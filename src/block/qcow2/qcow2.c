@@ -33,15 +33,19 @@ static void qcow2_close(struct bdev *bd)
 	bd->opaque = NULL;
 }
 
-static int qcow2_flush(struct bdev *bd)
+int qcow2_write_back(struct qcow2 *q)
 {
-	struct qcow2 *q = bd->opaque;
 	int r = tcache_flush(q->l2_cache);
 	if (r == 0)
 		r = tcache_flush(q->rb_cache);
 	if (r == 0)
-		r = bdev_sync(bd);
+		r = bdev_sync(q->bd);
 	return r;
+}
+
+static int qcow2_flush(struct bdev *bd)
+{
+	return qcow2_write_back(bd->opaque);
 }
 
 int qcow2_signal_corruption(struct qcow2 *q)

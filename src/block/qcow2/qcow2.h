@@ -171,6 +171,9 @@ int qcow2_header_write_incompat(struct qcow2 *q);
 /* qcow2.c: metadata found damaged (message already in bd->err): on a writable image set the
  * corrupt bit, so no later writer spreads the damage, and say so.  Returns -EUCLEAN. */
 int qcow2_signal_corruption(struct qcow2 *q);
+/* Write the cached L2 tables, then the refcount blocks, then sync the file: the point after
+ * which a header change may rely on every table and count being on the disk. */
+int qcow2_write_back(struct qcow2 *q);
 
 /* refcount.c */
 uint64_t qcow2_rc_get_entry(const void *block, uint64_t index, uint32_t order);

@@ -185,25 +185,15 @@ static int drop_empty_blocks(struct qcow2 *q)
 	return 0;
 }
 
-static int flush_all(struct qcow2 *q)
-{
-	int r = tcache_flush(q->l2_cache);
-	if (r == 0)
-		r = tcache_flush(q->rb_cache);
-	if (r == 0)
-		r = bdev_sync(q->bd);
-	return r;
-}
-
 /* Cut the file after its last cluster in use (refcounts written first). */
 static int truncate_tail(struct qcow2 *q)
 {
 	uint64_t cs = q->cluster_size;
-	int r = flush_all(q);
+	int r = qcow2_write_back(q);
 	if (r == 0)
 		r = drop_empty_blocks(q);
 	if (r == 0)
-		r = flush_all(q);
+		r = qcow2_write_back(q);
 	if (r < 0)
 		return r;
 	uint64_t end = (q->file_size + cs - 1) / cs;
@@ -257,11 +247,7 @@ int qcow2_shrink(struct qcow2 *q, uint64_t size)
 	if (r == 0)
 		r = cut_tables(q, keep, per_l1);
 	if (r == 0)
-		r = tcache_flush(q->l2_cache);
-	if (r == 0)
-		r = tcache_flush(q->rb_cache);
-	if (r == 0)
-		r = bdev_sync(bd);
+		r = qcow2_write_back(q);
 	if (r < 0)
 		return r;
 	uint64_t be = htobe64(size);

@@ -19,16 +19,6 @@ int qcow2_snapshot_find(const struct qcow2 *q, const char *name)
 	return -1;
 }
 
-static int flush_all(struct qcow2 *q)
-{
-	int r = tcache_flush(q->l2_cache);
-	if (r == 0)
-		r = tcache_flush(q->rb_cache);
-	if (r == 0)
-		r = bdev_sync(q->bd);
-	return r;
-}
-
 /* Add delta to the refcount of every L2 table and data cluster an L1 table reaches. */
 static int tree_refcounts(struct qcow2 *q, const uint64_t *l1, uint32_t l1_size, int delta)
 {
@@ -124,7 +114,7 @@ static int fix_copied(struct qcow2 *q)
 			}
 		}
 	}
-	int r = flush_all(q);
+	int r = qcow2_write_back(q);
 	if (r == 0 && l1_changed)
 		r = write_l1(q);
 	return r;
@@ -176,7 +166,7 @@ static int publish_table(struct qcow2 *q, struct qcow2_snapshot *snaps, uint32_t
 	}
 	free(buf);
 	if (r == 0)
-		r = flush_all(q);
+		r = qcow2_write_back(q);
 	if (r < 0)
 		return r;
 	uint8_t hdr[12];
@@ -206,7 +196,7 @@ int qcow2_snapshot_create(struct bdev *bd, const char *name)
 		return bdev_set_error(bd, -EINVAL, "%s: invalid snapshot name", bd->filename);
 	if (q->h.nb_snapshots >= QCOW2_MAX_SNAPSHOTS)
 		return bdev_set_error(bd, -ENOSPC, "%s: too many snapshots", bd->filename);
-	int r = flush_all(q);
+	int r = qcow2_write_back(q);
 	if (r < 0)
 		return r;
 	/* 1. the copy of the L1 table */
@@ -228,7 +218,7 @@ int qcow2_snapshot_create(struct bdev *bd, const char *name)
 	 * stop here) */
 	r = tree_refcounts(q, q->l1, q->h.l1_size, 1);
 	if (r == 0)
-		r = flush_all(q);
+		r = qcow2_write_back(q);
 	if (r == 0)
 		r = fix_copied(q);
 	if (r < 0)
@@ -281,7 +271,7 @@ int qcow2_snapshot_create(struct bdev *bd, const char *name)
 	}
 	free(q->snaps);
 	q->snaps = snaps;
-	return flush_all(q);
+	return qcow2_write_back(q);
 }
 
 int qcow2_snapshot_delete(struct bdev *bd, const char *name)
@@ -291,7 +281,7 @@ int qcow2_snapshot_delete(struct bdev *bd, const char *name)
 	if (k < 0)
 		return bdev_set_error(bd, -ENOENT, "%s: no snapshot with id or name '%s'",
 				      bd->filename, name);
-	int r = flush_all(q);
+	int r = qcow2_write_back(q);
 	if (r < 0)
 		return r;
 	struct qcow2_snapshot gone = q->snaps[k];
@@ -328,7 +318,7 @@ int qcow2_snapshot_delete(struct bdev *bd, const char *name)
 	free(gone.name);
 	free(gone.extra);
 	if (r == 0)
-		r = flush_all(q);
+		r = qcow2_write_back(q);
 	if (r == 0)
 		r = fix_copied(q);
 	return r;
@@ -352,7 +342,7 @@ int qcow2_snapshot_apply(struct bdev *bd, const char *name)
 	uint64_t need = (s->disk_size + per_l1 - 1) / per_l1;
 	int r = qcow2_grow_l1(q, need > s->l1_size ? need : s->l1_size);
 	if (r == 0)
-		r = flush_all(q);
+		r = qcow2_write_back(q);
 	if (r < 0)
 		return r;
 	uint64_t n = q->h.l1_size;
@@ -371,7 +361,7 @@ int qcow2_snapshot_apply(struct bdev *bd, const char *name)
 	if (r == 0)
 		r = tree_refcounts(q, snap_l1, (uint32_t)n, 1);
 	if (r == 0)
-		r = flush_all(q);
+		r = qcow2_write_back(q);
 	if (r == 0) {
 		memcpy(q->l1, snap_l1, n * 8);
 		for (uint64_t i = 0; i < n; i++)
@@ -391,7 +381,7 @@ int qcow2_snapshot_apply(struct bdev *bd, const char *name)
 	if (r == 0)
 		r = tree_refcounts(q, old, (uint32_t)n, -1);
 	if (r == 0)
-		r = flush_all(q);
+		r = qcow2_write_back(q);
 	if (r == 0)
 		r = fix_copied(q);
 	free(snap_l1);
