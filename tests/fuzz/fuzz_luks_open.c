@@ -5,12 +5,7 @@
  *
  * The input is XORed over the header of a valid built-in image (PBKDF2 at its 1000-round
  * minimum), so mutations explore the LUKS fields rather than stopping at the magic. */
-#include <stdint.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <sys/mman.h>
-#include <unistd.h>
+#include "image_template.h"
 
 #include "block/block.h"
 #include "block/crypto/luks.h"
@@ -23,38 +18,26 @@ static size_t template_size;
 
 static void build_template(void)
 {
-	int fd = memfd_create("luks-template", 0);
 	char path[64], err[512];
-	if (fd < 0 || snprintf(path, sizeof(path), "/proc/self/fd/%d", fd) >= (int)sizeof(path))
-		abort();
+	int fd = fuzz_memfd("luks-template", path, sizeof(path));
 	if (luks_image_create(path, 8192, 1, key, 4, err, sizeof(err)) < 0)
 		abort();
-	off_t end = lseek(fd, 0, SEEK_END);
-	template_size = (size_t)end;
-	template = malloc(template_size);
-	if (!template || pread(fd, template, template_size, 0) != (ssize_t)template_size)
-		abort();
-	close(fd);
+	template = fuzz_keep_file(fd, &template_size);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	if (!template)
 		build_template();
-	size_t len = template_size;
-	uint8_t *img = malloc(len);
+	size_t len;
+	/* the input only over the 592-byte LUKS header (the key material stays valid) */
+	uint8_t *img = fuzz_image(data, size, NULL, 0, template, template_size, 592, &len);
 	if (!img)
 		return 0;
-	memcpy(img, template, len);
-	for (size_t i = 0; i < size; i++)
-		img[i % 592] ^= data[i];
 	if (size & 1) /* odd inputs also truncate the image */
 		len = 592 + size * 4096 < len ? 592 + size * 4096 : len;
-	int fd = memfd_create("luks-fuzz", 0);
 	char path[64], err[512];
-	if (fd < 0 || snprintf(path, sizeof(path), "/proc/self/fd/%d", fd) >= (int)sizeof(path) ||
-	    write(fd, img, len) != (ssize_t)len)
-		abort();
+	int fd = fuzz_image_file("luks-fuzz", img, len, path, sizeof(path));
 	struct bdev *bd;
 	int r = bdev_open_secret(path, "luks", 0, key, 4, &bd, err, sizeof(err));
 	if (r < 0 && err[0] == '\0')

@@ -5,12 +5,7 @@
  * Inputs that do not start with the qcow2 magic are XORed over a valid built-in image (with
  * data, zero and compressed clusters), so the standalone driver's generic mutations explore
  * qcow2 metadata rather than stopping at the magic. */
-#include <stdint.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <sys/mman.h>
-#include <unistd.h>
+#include "image_template.h"
 
 #include "block/qcow2/qcow2.h"
 
@@ -19,17 +14,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 static uint8_t *template;
 static size_t template_size;
 
-static int fd_path(int fd, char *path, size_t len)
-{
-	return snprintf(path, len, "/proc/self/fd/%d", fd) < (int)len ? 0 : -1;
-}
-
 static void build_template(void)
 {
-	int fd = memfd_create("qcow2-template", 0);
 	char path[64], err[512];
-	if (fd < 0 || fd_path(fd, path, sizeof(path)) < 0)
-		abort();
+	int fd = fuzz_memfd("qcow2-template", path, sizeof(path));
 	struct qcow2_create_opts o = {
 		.size = 1u << 20, .version = 3, .cluster_size = 4096, .refcount_bits = 16};
 	if (qcow2_create(path, &o, err, sizeof(err)) < 0)
@@ -45,41 +33,21 @@ static void build_template(void)
 	    bdev_flush(bd) < 0)
 		abort();
 	bdev_close(bd);
-	off_t end = lseek(fd, 0, SEEK_END);
-	template_size = (size_t)end;
-	template = malloc(template_size);
-	if (!template || pread(fd, template, template_size, 0) != (ssize_t)template_size)
-		abort();
-	close(fd);
+	template = fuzz_keep_file(fd, &template_size);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	if (!template)
 		build_template();
-	uint8_t *img;
 	size_t len;
-	if (size >= 4 && memcmp(data, "QFI\xfb", 4) == 0) {
-		img = malloc(size ? size : 1);
-		if (!img)
-			return 0;
-		memcpy(img, data, size);
-		len = size;
-	} else {
-		len = template_size;
-		img = malloc(len);
-		if (!img)
-			return 0;
-		memcpy(img, template, len);
-		for (size_t i = 0; i < size; i++)
-			img[i % len] ^= data[i];
-		if (size & 1) /* odd inputs also truncate the image */
-			len = size < len ? size : len;
-	}
-	int fd = memfd_create("qcow2-fuzz", 0);
+	uint8_t *img = fuzz_image(data, size, "QFI\xfb", 4, template, template_size, 0, &len);
+	if (!img)
+		return 0;
+	if (!(size >= 4 && memcmp(data, "QFI\xfb", 4) == 0) && (size & 1))
+		len = size < len ? size : len; /* odd inputs also truncate the image */
 	char path[64], err[512];
-	if (fd < 0 || fd_path(fd, path, sizeof(path)) < 0 || write(fd, img, len) != (ssize_t)len)
-		abort();
+	int fd = fuzz_image_file("qcow2-fuzz", img, len, path, sizeof(path));
 	struct bdev *bd;
 	int r = bdev_open(path, "qcow2", 0, &bd, err, sizeof(err));
 	if (r < 0 && err[0] == '\0')

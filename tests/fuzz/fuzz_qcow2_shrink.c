@@ -6,12 +6,7 @@
  * Inputs that do not start with the qcow2 magic are XORed over a valid built-in image with
  * data, compressed and zero clusters in several L2 tables and an internal snapshot sharing
  * them, so mutations land in the metadata the shrink walks. */
-#include <stdint.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <sys/mman.h>
-#include <unistd.h>
+#include "image_template.h"
 
 #include "block/qcow2/qcow2.h"
 
@@ -20,17 +15,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 static uint8_t *template;
 static size_t template_size;
 
-static int fd_path(int fd, char *path, size_t len)
-{
-	return snprintf(path, len, "/proc/self/fd/%d", fd) < (int)len ? 0 : -1;
-}
-
 static void build_template(void)
 {
-	int fd = memfd_create("qcow2-shrink-template", 0);
 	char path[64], err[512];
-	if (fd < 0 || fd_path(fd, path, sizeof(path)) < 0)
-		abort();
+	int fd = fuzz_memfd("qcow2-shrink-template", path, sizeof(path));
 	/* 1 KiB clusters: an L2 table maps 128 KiB, so 1 MiB spans eight of them */
 	struct qcow2_create_opts o = {
 		.size = 1u << 20, .version = 3, .cluster_size = 1024, .refcount_bits = 16};
@@ -49,39 +37,19 @@ static void build_template(void)
 	    bdev_write(bd, 900 * 1024, buf, 700) < 0 || bdev_flush(bd) < 0)
 		abort();
 	bdev_close(bd);
-	off_t end = lseek(fd, 0, SEEK_END);
-	template_size = (size_t)end;
-	template = malloc(template_size);
-	if (!template || pread(fd, template, template_size, 0) != (ssize_t)template_size)
-		abort();
-	close(fd);
+	template = fuzz_keep_file(fd, &template_size);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	if (!template)
 		build_template();
-	uint8_t *img;
 	size_t len;
-	if (size >= 4 && memcmp(data, "QFI\xfb", 4) == 0) {
-		img = malloc(size ? size : 1);
-		if (!img)
-			return 0;
-		memcpy(img, data, size);
-		len = size;
-	} else {
-		len = template_size;
-		img = malloc(len);
-		if (!img)
-			return 0;
-		memcpy(img, template, len);
-		for (size_t i = 0; i < size; i++)
-			img[i % len] ^= data[i];
-	}
-	int fd = memfd_create("qcow2-shrink-fuzz", 0);
+	uint8_t *img = fuzz_image(data, size, "QFI\xfb", 4, template, template_size, 0, &len);
+	if (!img)
+		return 0;
 	char path[64], err[512];
-	if (fd < 0 || fd_path(fd, path, sizeof(path)) < 0 || write(fd, img, len) != (ssize_t)len)
-		abort();
+	int fd = fuzz_image_file("qcow2-shrink-fuzz", img, len, path, sizeof(path));
 	struct bdev *bd;
 	/* a read-only view of the snapshot, read through */
 	if (bdev_open(path, "qcow2", BDEV_NO_BACKING, &bd, err, sizeof(err)) == 0) {
