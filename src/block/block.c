@@ -67,68 +67,6 @@ int bdev_pwrite(struct bdev *bd, uint64_t offset, const void *buf, size_t len, c
 	return 0;
 }
 
-/* The kernel cannot copy between these files (or not at all): not an error of the data. */
-static bool copy_range_unsupported(int err)
-{
-	return err == EXDEV || err == EINVAL || err == ENOSYS || err == EOPNOTSUPP ||
-	       err == EBADF || err == ETXTBSY || err == EPERM;
-}
-
-static int pcopy_by_read(struct bdev *bd, uint64_t offset, int fd, uint64_t src_off, uint64_t len,
-			 const char *what)
-{
-	size_t cap = len < (1u << 20) ? (size_t)len : (1u << 20);
-	uint8_t *buf = malloc(cap);
-	if (!buf)
-		return bdev_set_error(bd, -ENOMEM, "%s: out of memory copying %s", bd->filename,
-				      what);
-	int r = 0;
-	while (r == 0 && len) {
-		size_t n = len < cap ? (size_t)len : cap;
-		ssize_t k = pread(fd, buf, n, (off_t)src_off);
-		if (k < 0 && errno == EINTR)
-			continue;
-		if (k <= 0) {
-			r = bdev_set_error(bd, -EIO,
-					   "%s: cannot read the %s to copy at source offset %llu: "
-					   "%s",
-					   bd->filename, what, (unsigned long long)src_off,
-					   k < 0 ? strerror(errno)
-						 : "the source file ends there (shortened?)");
-			break;
-		}
-		r = bdev_pwrite(bd, offset, buf, (size_t)k, what);
-		offset += (uint64_t)k, src_off += (uint64_t)k, len -= (uint64_t)k;
-	}
-	free(buf);
-	return r;
-}
-
-int bdev_pcopy(struct bdev *bd, uint64_t offset, int fd, uint64_t src_off, uint64_t len,
-	       const char *what)
-{
-	if (!bd->writable)
-		return bdev_set_error(bd, -EROFS, "%s: refusing to write %s: image is read-only",
-				      bd->filename, what);
-	while (len && !bd->no_copy_range) {
-		loff_t a = (loff_t)src_off, b = (loff_t)offset;
-		ssize_t k = copy_file_range(fd, &a, bd->fd, &b, (size_t)len, 0);
-		if (k < 0 && errno == EINTR)
-			continue;
-		if (k < 0 && !copy_range_unsupported(errno))
-			return bdev_set_error(bd, -EIO, "%s: cannot copy %s to offset %llu: %s",
-					      bd->filename, what, (unsigned long long)offset,
-					      strerror(errno));
-		if (k <= 0) {
-			/* Refused, or the source ends early: read + write tells which. */
-			bd->no_copy_range = k < 0;
-			break;
-		}
-		offset += (uint64_t)k, src_off += (uint64_t)k, len -= (uint64_t)k;
-	}
-	return len ? pcopy_by_read(bd, offset, fd, src_off, len, what) : 0;
-}
-
 int bdev_sync(struct bdev *bd)
 {
 	if (bd->no_sync)
@@ -279,53 +217,6 @@ int bdev_write(struct bdev *bd, uint64_t offset, const void *buf, size_t len)
 	if (r == 0)
 		r = check_range(bd, offset, len, "write");
 	return r < 0 ? r : bd->drv->write(bd, offset, buf, len);
-}
-
-int bdev_copy_in(struct bdev *bd, uint64_t offset, int fd, uint64_t src_off, uint64_t len)
-{
-	int r = check_writable(bd, "write");
-	if (r == 0)
-		r = check_range(bd, offset, len, "write");
-	if (r < 0)
-		return r;
-	uint8_t *buf = NULL;
-	size_t cap = bd->cluster_size ? (size_t)bd->cluster_size : (1u << 20);
-	while (r == 0 && len) {
-		int64_t done =
-			bd->drv->copy_in ? bd->drv->copy_in(bd, offset, fd, src_off, len) : 0;
-		if (done < 0) {
-			r = (int)done;
-			break;
-		}
-		if (done == 0) {
-			/* Up to the next cluster boundary through a buffer: a partial cluster, or
-			 * one that needs copy-on-write. */
-			uint64_t n = cap - offset % cap;
-			n = n < len ? n : len;
-			if (!buf && !(buf = malloc(cap))) {
-				r = bdev_set_error(bd, -ENOMEM, "%s: out of memory", bd->filename);
-				break;
-			}
-			ssize_t k = pread(fd, buf, (size_t)n, (off_t)src_off);
-			if (k < 0 && errno == EINTR)
-				continue;
-			if (k <= 0) {
-				r = bdev_set_error(
-					bd, -EIO,
-					"%s: cannot read the data to copy at source "
-					"offset %llu: %s",
-					bd->filename, (unsigned long long)src_off,
-					k < 0 ? strerror(errno)
-					      : "the source file ends there (shortened?)");
-				break;
-			}
-			r = bd->drv->write(bd, offset, buf, (size_t)k);
-			done = k;
-		}
-		offset += (uint64_t)done, src_off += (uint64_t)done, len -= (uint64_t)done;
-	}
-	free(buf);
-	return r;
 }
 
 int bdev_write_compressed(struct bdev *bd, uint64_t offset, const void *buf, size_t len)

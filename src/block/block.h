@@ -61,10 +61,6 @@ int bdev_write(struct bdev *bd, uint64_t offset, const void *buf, size_t len);
 /* Write whole clusters compressed (qcow2 only); offset and len cluster-aligned, len a multiple
  * of the cluster size or reaching the end of the disk.  `compressed` holds the already
  * compressed data of one cluster (from bdev_compress_cluster()) when not NULL. */
-/* bdev_write() of len bytes read from the file `fd` at src_off (a raw source): formats
- * that can store them with copy_file_range do (no copy through user space); the rest, and
- * where the kernel cannot, is read into a buffer and written. */
-int bdev_copy_in(struct bdev *bd, uint64_t offset, int fd, uint64_t src_off, uint64_t len);
 int bdev_write_compressed(struct bdev *bd, uint64_t offset, const void *buf, size_t len);
 /* Compressed writes in two steps, so callers can compress on many threads: compress one
  * cluster (thread-safe; returns the length, 0 when it does not shrink), then store it (one

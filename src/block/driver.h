@@ -18,11 +18,6 @@ struct bdev_driver {
 	size_t (*compress)(const struct bdev *bd, const void *raw, void *dst, size_t cap);
 	int (*write_precompressed)(struct bdev *bd, uint64_t offset, const void *cdata, size_t clen,
 				   const void *raw, size_t rawlen);
-	/* Store [offset, offset+n) of the disk from the file `fd` at `src_off` without a copy
-	 * through user space, for some n <= len from `offset` on (0: not here, the caller
-	 * writes that part itself).  Returns n or a negative errno.  May be NULL. */
-	int64_t (*copy_in)(struct bdev *bd, uint64_t offset, int fd, uint64_t src_off,
-			   uint64_t len);
 	int (*flush)(struct bdev *bd);
 	int (*discard)(struct bdev *bd, uint64_t offset, uint64_t len);
 	int (*write_zeroes)(struct bdev *bd, uint64_t offset, uint64_t len);
@@ -39,7 +34,6 @@ struct bdev {
 	int fd;
 	bool writable;
 	bool no_sync;
-	bool no_copy_range;    /* copy_file_range refused once: read + write from then on */
 	uint64_t size;	       /* virtual disk size */
 	uint64_t cluster_size; /* 0 for formats without clusters */
 	void *opaque;
@@ -61,11 +55,6 @@ int bdev_set_error(struct bdev *bd, int code, const char *fmt, ...)
  * fills zeros only when `zero_past_eof`.  Errors name the image, what was read and where. */
 int bdev_pread(struct bdev *bd, uint64_t offset, void *buf, size_t len, const char *what);
 int bdev_pwrite(struct bdev *bd, uint64_t offset, const void *buf, size_t len, const char *what);
-/* Copy len bytes from `fd` at src_off into the image file at `offset`: copy_file_range
- * (in the kernel), or pread + pwrite where the kernel cannot (another file system, EINVAL,
- * ENOSYS...).  The source ending early is an error naming the image and what was copied. */
-int bdev_pcopy(struct bdev *bd, uint64_t offset, int fd, uint64_t src_off, uint64_t len,
-	       const char *what);
 /* fdatasync the image file (nothing with BDEV_NO_SYNC); errors name the image. */
 int bdev_sync(struct bdev *bd);
 /* Size of the image file on the host. */

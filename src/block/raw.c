@@ -21,12 +21,6 @@ static int raw_write(struct bdev *bd, uint64_t offset, const void *buf, size_t l
 	return bdev_pwrite(bd, offset, buf, len, "data");
 }
 
-static int64_t raw_copy_in(struct bdev *bd, uint64_t offset, int fd, uint64_t src_off, uint64_t len)
-{
-	int r = bdev_pcopy(bd, offset, fd, src_off, len, "data");
-	return r < 0 ? r : (int64_t)len;
-}
-
 static int raw_flush(struct bdev *bd)
 {
 	return bdev_sync(bd);
@@ -98,7 +92,6 @@ const struct bdev_driver bdev_raw_driver = {
 	.open = raw_open,
 	.read = raw_read,
 	.write = raw_write,
-	.copy_in = raw_copy_in,
 	.flush = raw_flush,
 	.discard = raw_discard,
 	.write_zeroes = raw_write_zeroes,

@@ -8,7 +8,6 @@
 
 #include "img/img.h"
 #include "img/convert_compressed.h"
-#include "img/source_map.h"
 
 static bool all_zero(const uint8_t *p, size_t n)
 {
@@ -45,7 +44,7 @@ static int copy_range(int in, uint64_t in_off, int out, uint64_t out_off, uint64
 /* top_only (-B): the output has the source's backing file below it, so only what the source's
  * top image allocates is copied, and zeros there must be written as zeroes. */
 static int convert_plain(struct bdev *src, struct bdev *out, uint64_t sparse, bool existing,
-			 bool top_only, bool progress, const struct source_map *map)
+			 bool top_only, bool progress)
 {
 	existing |= top_only;
 	const size_t chunk = 2u << 20;
@@ -95,23 +94,12 @@ static int convert_plain(struct bdev *src, struct bdev *out, uint64_t sparse, bo
 			 * is rewritten below by read + write, which reports real errors. */
 			kernel_copy = false;
 		}
-		/* A raw source into a new image: zeros are found on the mapping (reading a few
-		 * bytes of each data page) and the data goes file to file in the kernel, with
-		 * no copy through user space (writing from the mapping measured slower than
-		 * reading: the kernel copy here is what saves; bench/img/README.md). */
-		const uint8_t *data = NULL;
-		bool copy_in = !existing && st.layer == src && (st.flags & BDEV_STATUS_OFFSET) &&
-			       (st.flags & BDEV_STATUS_DATA) && !strcmp(bdev_format(src), "raw");
-		if (copy_in && sparse)
-			data = source_map_at(map, off, n);
-		copy_in = copy_in && (data || !sparse);
-		if (!copy_in) {
-			if (bdev_read(src, off, buf, n) < 0) {
-				img_error("%s", bdev_error(src));
-				r = -1;
-				break;
-			}
-			data = buf;
+		/* Read, not mapped: writing from a mapping of the source measured slower (page
+		 * faults and unmapping cost more than the copy they save; bench/img/README.md). */
+		if (bdev_read(src, off, buf, n) < 0) {
+			img_error("%s", bdev_error(src));
+			r = -1;
+			break;
 		}
 		/* Zero detection in `sparse`-sized pieces aligned to the disk: those are not
 		 * written (or written as zeroes on an existing target). */
@@ -122,24 +110,21 @@ static int convert_plain(struct bdev *src, struct bdev *out, uint64_t sparse, bo
 				uint64_t lim = sparse - (off + pos) % sparse;
 				piece = piece < lim ? piece : lim;
 			}
-			bool z = sparse && all_zero(data + pos, piece);
+			bool z = sparse && all_zero(buf + pos, piece);
 			uint64_t run = piece;
 			while (pos + run < n) {
 				uint64_t p2 = n - pos - run;
 				if (sparse && p2 > sparse)
 					p2 = sparse;
-				if (!sparse || (sparse && all_zero(data + pos + run, p2)) != z)
+				if (!sparse || (sparse && all_zero(buf + pos + run, p2)) != z)
 					break;
 				run += p2;
 			}
 			if (!sparse)
 				run = n - pos;
 			int w = 0;
-			if (!z && copy_in)
-				w = bdev_copy_in(out, off + pos, bdev_fd(src), st.host_offset + pos,
-						 run);
-			else if (!z)
-				w = bdev_write(out, off + pos, data + pos, run);
+			if (!z)
+				w = bdev_write(out, off + pos, buf + pos, run);
 			else if (existing)
 				w = bdev_write_zeroes(out, off + pos, run);
 			if (w < 0) {
@@ -247,11 +232,7 @@ int cmd_convert(int argc, char **argv)
 		r = convert_compressed(src, out, &map, progress);
 		source_map_close(&map);
 	} else {
-		struct source_map map;
-		source_map_open(&map, src);
-		r = convert_plain(src, out, sparse, existing, o.backing_file != NULL, progress,
-				  &map);
-		source_map_close(&map);
+		r = convert_plain(src, out, sparse, existing, o.backing_file != NULL, progress);
 	}
 	if (r == 0 && bdev_flush(out) < 0) {
 		img_error("%s", bdev_error(out));

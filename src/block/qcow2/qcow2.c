@@ -282,7 +282,6 @@ const struct bdev_driver bdev_qcow2_driver = {
 	.close = qcow2_close,
 	.read = qcow2_read,
 	.write = qcow2_write,
-	.copy_in = qcow2_copy_in,
 	.write_compressed = qcow2_write_compressed,
 	.compress = qcow2_compress_cluster,
 	.write_precompressed = qcow2_write_precompressed,

@@ -241,7 +241,6 @@ int qcow2_data_run(struct qcow2 *q, uint64_t guest, uint64_t len, bool owned, ui
 int qcow2_get_entry(struct qcow2 *q, uint64_t guest, uint64_t *entry, uint64_t *bitmap);
 int qcow2_read(struct bdev *bd, uint64_t offset, void *buf, size_t len);
 int qcow2_write(struct bdev *bd, uint64_t offset, const void *buf, size_t len);
-int64_t qcow2_copy_in(struct bdev *bd, uint64_t offset, int fd, uint64_t src_off, uint64_t len);
 int qcow2_write_compressed(struct bdev *bd, uint64_t offset, const void *buf, size_t len);
 size_t qcow2_compress_cluster(const struct bdev *bd, const void *raw, void *dst, size_t cap);
 int qcow2_write_precompressed(struct bdev *bd, uint64_t offset, const void *cdata, size_t clen,

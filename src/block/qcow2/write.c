@@ -108,23 +108,15 @@ static int write_in_cluster(struct qcow2 *q, uint64_t guest, const uint8_t *buf,
 	return free_old(q, e, nh);
 }
 
-/* Where the data of a write comes from: memory, or a file the kernel copies from. */
-struct write_src {
-	const uint8_t *buf; /* NULL: from fd at off */
-	int fd;
-	uint64_t off;
-};
-
 /* Whole clusters at a cluster-aligned guest offset that hold nothing yet (unallocated or
- * plain zero): allocated together and written with one write (or one kernel copy).  Returns
- * the bytes written, 0 when the fast path does not apply (fewer than `min` such clusters). */
-static int64_t write_fresh_run(struct qcow2 *q, uint64_t guest, const struct write_src *src,
-			       uint64_t len, uint64_t min)
+ * plain zero): allocated together and written with one write.  Returns the bytes written, 0
+ * when the fast path does not apply. */
+static int64_t write_fresh_run(struct qcow2 *q, uint64_t guest, const uint8_t *buf, uint64_t len)
 {
 	uint64_t cs = q->cluster_size;
 	uint64_t idx = (guest >> q->h.cluster_bits) & (q_l2_entries(q) - 1);
 	uint64_t max = len / cs;
-	if (q_offset_in_cluster(q, guest) || max < min)
+	if (q_offset_in_cluster(q, guest) || max < 2)
 		return 0;
 	if (max > q_l2_entries(q) - idx)
 		max = q_l2_entries(q) - idx;
@@ -140,19 +132,17 @@ static int64_t write_fresh_run(struct qcow2 *q, uint64_t guest, const struct wri
 		if ((e & (QCOW2_OFFSET_MASK | QCOW2_OFLAG_COMPRESSED)) || (bm & QCOW2_L2_ALL_ALLOC))
 			break;
 	}
-	if (n < min)
+	if (n < 2)
 		return 0;
 	uint64_t host;
-	/* Same order as every allocating write: refcounts (the cache writes them before the
-	 * L2 table that depends on them), the data, then the L2 entries. */
 	r = qcow2_alloc_clusters(q, n, &host);
-	/* Reserving the run's blocks in one call (a hint: errors show at the write) spares ext4
-	 * its per-block delayed allocation in the write: a third less CPU for a fresh image. */
+	/* The run's blocks reserved in one call (only a hint: a failure shows at the write):
+	 * ext4 then skips its per-block delayed allocation in the write, a third of the CPU
+	 * of a convert into a new image (bench/img/README.md). */
 	if (r == 0)
 		fallocate(q->bd->fd, 0, (off_t)host, (off_t)(n * cs));
 	if (r == 0)
-		r = src->buf ? qcow2_data_pwrite(q, host, src->buf, n * cs)
-			     : bdev_pcopy(q->bd, host, src->fd, src->off, n * cs, "data");
+		r = qcow2_data_pwrite(q, host, buf, n * cs);
 	if (r == 0)
 		r = qcow2_l2_for_write(q, guest, &l2);
 	if (r < 0)
@@ -164,16 +154,6 @@ static int64_t write_fresh_run(struct qcow2 *q, uint64_t guest, const struct wri
 	return (int64_t)(n * cs);
 }
 
-int64_t qcow2_copy_in(struct bdev *bd, uint64_t offset, int fd, uint64_t src_off, uint64_t len)
-{
-	struct qcow2 *q = bd->opaque;
-	/* Encrypted data must pass through the cipher in user space. */
-	if (q->h.crypt_method || q->crypt_locked)
-		return 0;
-	struct write_src src = {.buf = NULL, .fd = fd, .off = src_off};
-	return write_fresh_run(q, offset, &src, len, 1);
-}
-
 int qcow2_write(struct bdev *bd, uint64_t offset, const void *buf, size_t len)
 {
 	struct qcow2 *q = bd->opaque;
@@ -181,8 +161,7 @@ int qcow2_write(struct bdev *bd, uint64_t offset, const void *buf, size_t len)
 	if (q->crypt_locked)
 		return qcow2_crypt_locked(q);
 	while (len) {
-		struct write_src src = {.buf = p};
-		int64_t done = write_fresh_run(q, offset, &src, len, 2);
+		int64_t done = write_fresh_run(q, offset, p, len);
 		if (done < 0)
 			return (int)done;
 		if (done == 0) {
