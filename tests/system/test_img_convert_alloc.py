@@ -1,7 +1,8 @@
 """vireo-img convert of a raw source into a new image: runs of new clusters are allocated
 and reserved on the host (fallocate) with one call each, then written; zero clusters (holes
 of the source, zeros stored as data) are not stored, as qemu-img's default -S 4k: both tools
-allocate the same clusters."""
+allocate the same clusters.  Into a raw file, each data range copied from an image is
+reserved the same way before copy_file_range fills it."""
 
 from __future__ import annotations
 
@@ -77,6 +78,25 @@ def test_fresh_runs_are_reserved_in_one_call(build_dir, tmp_path):
     assert lines[lines.index(big) - 1] in reserved, trace
     qemu_check_clean(out)
     assert to_raw_qemu(out, tmp_path / "back.raw") == data
+
+
+def test_qcow2_to_raw_reserves_before_copying(build_dir, tmp_path):
+    img, _ = tools(build_dir)
+    src = tmp_path / "src.raw"
+    data = write_source(src, 9 * MiB + 3 * KiB + 512)
+    q = tmp_path / "src.qcow2"
+    run("qemu-img", "convert", "-f", "raw", "-O", "qcow2", src, q)
+    out = tmp_path / "o.raw"
+    trace = strace_calls([img, "convert", "-f", "qcow2", "-O", "raw", q, out],
+                         "fallocate,copy_file_range")
+    lines = [line for line in trace.splitlines() if "fallocate(" in line or
+             "copy_file_range(" in line]
+    copies = [i for i, line in enumerate(lines) if "copy_file_range(" in line]
+    assert copies, trace
+    assert all(i > 0 and "fallocate(" in lines[i - 1] for i in copies), trace
+    assert out.read_bytes() == data
+    # only the data is reserved: the holes of the source stay holes
+    assert os.stat(out).st_blocks * 512 < len(data) - 2 * MiB
 
 
 @pytest.mark.parametrize("opts", [[], ["-o", "cluster_size=4k"], ["-o", "cluster_size=2M"],
