@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import json
 import os
+import resource
 import shutil
+import signal
 import subprocess
 
 import pytest
@@ -122,3 +124,73 @@ def test_raw_to_raw_keeps_holes(build_dir, tmp_path):
     assert out.read_bytes() == data
     # the zero cluster stored as data in the source is a hole in the output
     assert os.stat(out).st_blocks * 512 < os.stat(src).st_blocks * 512
+
+
+@pytest.mark.parametrize("opts", [["-O", "qcow2"], ["-O", "qcow2", "-o", "cluster_size=4k"],
+                                  ["-O", "raw"], ["-O", "qcow2", "-S", "0"]])
+def test_two_threads_write_what_one_does(build_dir, tmp_path, opts):
+    """A raw source is converted by two threads taking chunks in turn: the output is the same,
+    byte for byte, as VIREO_IMG_ONE_THREAD=1's (chunks written in disk order)."""
+    img, _ = tools(build_dir)
+    src = tmp_path / "src.raw"
+    data = write_source(src, 9 * MiB + 3 * KiB + 512)
+    outs = []
+    for one in (False, True):
+        out = tmp_path / f"o{int(one)}.img"
+        env = dict(os.environ)
+        env.pop("VIREO_IMG_ONE_THREAD", None)
+        if one:
+            env["VIREO_IMG_ONE_THREAD"] = "1"
+        p = subprocess.run([img, "convert", "-f", "raw", *opts, str(src), str(out)], env=env,
+                           capture_output=True, text=True, timeout=120)
+        assert p.returncode == 0, p.stderr
+        outs.append(out.read_bytes())
+    assert outs[0] == outs[1]
+    if opts[1] == "qcow2":
+        assert to_raw_qemu(tmp_path / "o0.img", tmp_path / "back.raw") == data
+    else:
+        assert outs[0] == data
+
+
+def test_raw_source_is_read_by_two_threads(build_dir, tmp_path):
+    img, _ = tools(build_dir)
+    src = tmp_path / "src.raw"
+    write_source(src, 9 * MiB + 3 * KiB + 512)
+    trace = strace_calls([img, "convert", "-f", "raw", "-O", "qcow2", src,
+                          tmp_path / "o.qcow2"], "pread64")
+    readers = {line.split("]")[0] for line in trace.splitlines()
+               if "pread64(" in line and line.startswith("[pid")}
+    assert len(readers) == 2, "not two threads reading the source:\n" + trace
+
+
+def test_two_threads_into_an_existing_image(build_dir, tmp_path):
+    """-n: zeros of the source are written as zeroes over old data, in both threads' chunks."""
+    img, _ = tools(build_dir)
+    src = tmp_path / "src.raw"
+    data = write_source(src, 9 * MiB + 3 * KiB + 512)
+    out = tmp_path / "o.qcow2"
+    run("qemu-img", "create", "-q", "-f", "qcow2", out, str(len(data)))
+    run("qemu-io", "-c", f"write -P 0x77 0 {len(data)}", out)
+    run(img, "convert", "-n", "-f", "raw", "-O", "qcow2", src, out)
+    qemu_check_clean(out)
+    assert to_raw_qemu(out, tmp_path / "back.raw") == data
+
+
+@pytest.mark.parametrize("limit", [3 * MiB, 9 * MiB // 2])
+def test_write_error_in_either_thread_fails_cleanly(build_dir, tmp_path, limit):
+    """The output cannot grow past `limit` (RLIMIT_FSIZE: EFBIG), which the writes of the
+    second chunk (the second thread's) or of the third (the first's) reach: an error naming the
+    image, exit status 1, no hang."""
+    img, _ = tools(build_dir)
+    src = tmp_path / "src.raw"
+    write_source(src, 9 * MiB + 3 * KiB + 512)
+    out = tmp_path / "o.qcow2"
+
+    def small_files():
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+
+    p = subprocess.run([img, "convert", "-f", "raw", "-O", "qcow2", str(src), str(out)],
+                       capture_output=True, text=True, timeout=60, preexec_fn=small_files)
+    assert p.returncode == 1, p.stderr
+    assert str(out) in p.stderr and "cannot write" in p.stderr, p.stderr
