@@ -47,32 +47,34 @@ static int copy_range(int in, uint64_t in_off, int out, uint64_t out_off, uint64
 	return 0;
 }
 
-/* Data read from the source at `off`: zero detection in `sparse`-sized pieces aligned to the
- * disk (those are not written, or written as zeroes on an existing target), the rest written
- * in runs.  Returns 0 or -1 (reported). */
+/* The run of buf[pos, n) (read from the disk at `off`) that is all zero or all not, in
+ * `sparse`-sized pieces aligned to the disk (sparse 0: no detection, the rest is data). */
+static uint64_t next_run(const uint8_t *buf, uint64_t off, uint64_t n, uint64_t pos,
+			 uint64_t sparse, bool *zero)
+{
+	*zero = false;
+	if (!sparse)
+		return n - pos;
+	uint64_t lim = sparse - (off + pos) % sparse;
+	uint64_t run = n - pos < lim ? n - pos : lim;
+	*zero = all_zero(buf + pos, run);
+	while (pos + run < n) {
+		uint64_t p2 = n - pos - run < sparse ? n - pos - run : sparse;
+		if (all_zero(buf + pos + run, p2) != *zero)
+			break;
+		run += p2;
+	}
+	return run;
+}
+
+/* Data read from the source at `off`: zero pieces are not written (or written as zeroes on
+ * an existing target), the rest written in runs.  Returns 0 or -1 (reported). */
 static int store_data(struct bdev *out, uint64_t off, const uint8_t *buf, uint64_t n,
 		      uint64_t sparse, bool existing)
 {
-	int r = 0;
-	uint64_t pos = 0;
-	while (pos < n && r == 0) {
-		uint64_t piece = n - pos;
-		if (sparse) {
-			uint64_t lim = sparse - (off + pos) % sparse;
-			piece = piece < lim ? piece : lim;
-		}
-		bool z = sparse && all_zero(buf + pos, piece);
-		uint64_t run = piece;
-		while (pos + run < n) {
-			uint64_t p2 = n - pos - run;
-			if (sparse && p2 > sparse)
-				p2 = sparse;
-			if (!sparse || (sparse && all_zero(buf + pos + run, p2)) != z)
-				break;
-			run += p2;
-		}
-		if (!sparse)
-			run = n - pos;
+	for (uint64_t pos = 0, run; pos < n; pos += run) {
+		bool z;
+		run = next_run(buf, off, n, pos, sparse, &z);
 		int w = 0;
 		if (!z)
 			w = bdev_write(out, off + pos, buf + pos, run);
@@ -80,11 +82,10 @@ static int store_data(struct bdev *out, uint64_t off, const uint8_t *buf, uint64
 			w = bdev_write_zeroes(out, off + pos, run);
 		if (w < 0) {
 			img_error("%s", bdev_error(out));
-			r = -1;
+			return -1;
 		}
-		pos += run;
 	}
-	return r;
+	return 0;
 }
 
 /* A raw source into a new image on two threads taking 2 MiB chunks in turn: each reads and
@@ -136,17 +137,24 @@ static int turn_chunks(struct turns *t, unsigned id)
 				r = -1;
 				break;
 			}
-			if (next == ext_cap) {
-				size_t cap = ext_cap ? 2 * ext_cap : 16;
-				struct turn_extent *e = realloc(ext, cap * sizeof(*e));
-				if (!e) {
-					img_error("out of memory");
-					r = -1;
-					break;
+			/* Zero detection here, outside the turn: only the writes wait. */
+			for (uint64_t pos = 0, run; pos < n; pos += run) {
+				bool z = true;
+				run = data ? next_run(buf + (off - start), off, n, pos, t->sparse,
+						      &z)
+					   : n;
+				if (next == ext_cap) {
+					size_t cap = ext_cap ? 2 * ext_cap : 16;
+					struct turn_extent *e = realloc(ext, cap * sizeof(*e));
+					if (!e) {
+						img_error("out of memory");
+						r = -1;
+						break;
+					}
+					ext = e, ext_cap = cap;
 				}
-				ext = e, ext_cap = cap;
+				ext[next++] = (struct turn_extent){off + pos, run, !z};
 			}
-			ext[next++] = (struct turn_extent){off, n, data};
 			off += n;
 		}
 		pthread_mutex_lock(&t->lock);
@@ -157,8 +165,11 @@ static int turn_chunks(struct turns *t, unsigned id)
 		pthread_mutex_unlock(&t->lock);
 		for (size_t i = 0; r == 0 && i < next; i++) {
 			if (ext[i].data) {
-				r = store_data(t->out, ext[i].off, buf + (ext[i].off - start),
-					       ext[i].n, t->sparse, t->existing);
+				if (bdev_write(t->out, ext[i].off, buf + (ext[i].off - start),
+					       ext[i].n) < 0) {
+					img_error("%s", bdev_error(t->out));
+					r = -1;
+				}
 			} else if (t->existing &&
 				   bdev_write_zeroes(t->out, ext[i].off, ext[i].n) < 0) {
 				img_error("%s", bdev_error(t->out));
