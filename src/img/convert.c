@@ -1,7 +1,9 @@
 /* vireo-img convert: copy a disk into a new image, skipping zeros (sparse output); -c is in
  * convert_compressed.c. */
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -13,6 +15,10 @@
  * file system can).  Returns 0, or -1 with errno. */
 static int copy_range(int in, uint64_t in_off, int out, uint64_t out_off, uint64_t n)
 {
+	/* The range's blocks reserved in one call first (a hint: errors show at the copy): ext4
+	 * then skips its per-block delayed allocation (a quarter less CPU on bench/img's
+	 * `issue` disk). */
+	fallocate(out, 0, (off_t)out_off, (off_t)n);
 	while (n) {
 		loff_t a = (loff_t)in_off, b = (loff_t)out_off;
 		ssize_t k = copy_file_range(in, &a, out, &b, n, 0);
@@ -28,11 +34,195 @@ static int copy_range(int in, uint64_t in_off, int out, uint64_t out_off, uint64
 	return 0;
 }
 
+/* The run of buf[pos, n) (read from the disk at `off`) that is all zero or all not, in
+ * `sparse`-sized pieces aligned to the disk (sparse 0: no detection, the rest is data). */
+static uint64_t next_run(const uint8_t *buf, uint64_t off, uint64_t n, uint64_t pos,
+			 uint64_t sparse, bool *zero)
+{
+	*zero = false;
+	if (!sparse)
+		return n - pos;
+	uint64_t lim = sparse - (off + pos) % sparse;
+	uint64_t run = n - pos < lim ? n - pos : lim;
+	*zero = img_all_zero(buf + pos, run);
+	while (pos + run < n) {
+		uint64_t p2 = n - pos - run < sparse ? n - pos - run : sparse;
+		if (img_all_zero(buf + pos + run, p2) != *zero)
+			break;
+		run += p2;
+	}
+	return run;
+}
+
+/* Data read from the source at `off`: zero pieces are not written (or written as zeroes on
+ * an existing target), the rest written in runs.  Returns 0 or -1 (reported). */
+static int store_data(struct bdev *out, uint64_t off, const uint8_t *buf, uint64_t n,
+		      uint64_t sparse, bool existing)
+{
+	for (uint64_t pos = 0, run; pos < n; pos += run) {
+		bool z;
+		run = next_run(buf, off, n, pos, sparse, &z);
+		int w = 0;
+		if (!z)
+			w = bdev_write(out, off + pos, buf + pos, run);
+		else if (existing)
+			w = bdev_write_zeroes(out, off + pos, run);
+		if (w < 0) {
+			img_error("%s", bdev_error(out));
+			return -1;
+		}
+	}
+	return 0;
+}
+
+/* A raw source into a new image on two threads taking 2 MiB chunks in turn: each reads and
+ * writes its own chunks with its own buffer (kept in its CPU's cache: a buffer filled on one
+ * CPU and written out from the other measured 2x slower), and a thread writes only when the
+ * chunk before its own is written, so one thread's read overlaps the other's write (as
+ * qemu-img's thread pool overlaps them) and the output is the same as from one thread. */
+enum { TURN_CHUNK = 2u << 20, TURN_THREADS = 2 };
+
+struct turns {
+	struct bdev *src, *out;
+	uint64_t size, sparse;
+	bool existing, progress;
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	uint64_t turn; /* the chunk whose turn it is to be written */
+	bool failed;
+};
+
+struct turn_extent {
+	uint64_t off, n;
+	bool data;
+};
+
+static int turn_chunks(struct turns *t, unsigned id)
+{
+	uint8_t *buf = malloc(TURN_CHUNK);
+	struct turn_extent *ext = NULL;
+	size_t ext_cap = 0;
+	int r = buf ? 0 : -1;
+	if (!buf)
+		img_error("out of memory");
+	for (uint64_t k = id; r == 0 && k * TURN_CHUNK < t->size; k += TURN_THREADS) {
+		uint64_t start = k * TURN_CHUNK;
+		uint64_t end = t->size - start < TURN_CHUNK ? t->size : start + TURN_CHUNK;
+		size_t next = 0;
+		for (uint64_t off = start; r == 0 && off < end;) {
+			uint64_t n;
+			struct bdev_status st;
+			if (bdev_chain_status(t->src, off, end - off, &n, &st) < 0) {
+				img_error("%s", bdev_error(t->src));
+				r = -1;
+				break;
+			}
+			bool data =
+				!((st.flags & BDEV_STATUS_ZERO) && !(st.flags & BDEV_STATUS_DATA));
+			if (data && bdev_read(t->src, off, buf + (off - start), n) < 0) {
+				img_error("%s", bdev_error(t->src));
+				r = -1;
+				break;
+			}
+			/* Zero detection here, outside the turn: only the writes wait. */
+			for (uint64_t pos = 0, run; pos < n; pos += run) {
+				bool z = true;
+				run = data ? next_run(buf + (off - start), off, n, pos, t->sparse,
+						      &z)
+					   : n;
+				if (next == ext_cap) {
+					size_t cap = ext_cap ? 2 * ext_cap : 16;
+					struct turn_extent *e = realloc(ext, cap * sizeof(*e));
+					if (!e) {
+						img_error("out of memory");
+						r = -1;
+						break;
+					}
+					ext = e, ext_cap = cap;
+				}
+				ext[next++] = (struct turn_extent){off + pos, run, !z};
+			}
+			off += n;
+		}
+		pthread_mutex_lock(&t->lock);
+		while (t->turn != k && !t->failed)
+			pthread_cond_wait(&t->cond, &t->lock);
+		if (t->failed)
+			r = -1;
+		pthread_mutex_unlock(&t->lock);
+		for (size_t i = 0; r == 0 && i < next; i++) {
+			if (ext[i].data) {
+				if (bdev_write(t->out, ext[i].off, buf + (ext[i].off - start),
+					       ext[i].n) < 0) {
+					img_error("%s", bdev_error(t->out));
+					r = -1;
+				}
+			} else if (t->existing &&
+				   bdev_write_zeroes(t->out, ext[i].off, ext[i].n) < 0) {
+				img_error("%s", bdev_error(t->out));
+				r = -1;
+			}
+		}
+		if (r == 0)
+			img_progress(t->progress, 100.0 * (double)end / (double)t->size);
+		pthread_mutex_lock(&t->lock);
+		if (r < 0)
+			t->failed = true;
+		else
+			t->turn++;
+		pthread_cond_broadcast(&t->cond);
+		pthread_mutex_unlock(&t->lock);
+	}
+	if (r < 0) {
+		/* Whatever failed, the other thread must not wait for this one's turn. */
+		pthread_mutex_lock(&t->lock);
+		t->failed = true;
+		pthread_cond_broadcast(&t->cond);
+		pthread_mutex_unlock(&t->lock);
+	}
+	free(ext);
+	free(buf);
+	return r;
+}
+
+static void *turn_thread(void *arg)
+{
+	turn_chunks(arg, 1);
+	return NULL;
+}
+
+static int convert_raw_in_turns(struct bdev *src, struct bdev *out, uint64_t sparse, bool existing,
+				bool progress)
+{
+	struct turns t = {.src = src,
+			  .out = out,
+			  .size = bdev_size(src),
+			  .sparse = sparse,
+			  .existing = existing,
+			  .progress = progress};
+	pthread_mutex_init(&t.lock, NULL);
+	pthread_cond_init(&t.cond, NULL);
+	pthread_t th;
+	if (pthread_create(&th, NULL, turn_thread, &t) != 0) {
+		img_error("convert: cannot start a thread");
+		return -1;
+	}
+	int r = turn_chunks(&t, 0);
+	pthread_join(th, NULL);
+	if (t.failed)
+		r = -1;
+	pthread_cond_destroy(&t.cond);
+	pthread_mutex_destroy(&t.lock);
+	return r;
+}
+
 /* top_only (-B): the output has the source's backing file below it, so only what the source's
  * top image allocates is copied, and zeros there must be written as zeroes. */
 static int convert_plain(struct bdev *src, struct bdev *out, uint64_t sparse, bool existing,
 			 bool top_only, bool progress)
 {
+	if (!top_only && !strcmp(bdev_format(src), "raw") && !getenv("VIREO_IMG_ONE_THREAD"))
+		return convert_raw_in_turns(src, out, sparse, existing, progress);
 	existing |= top_only;
 	const size_t chunk = 2u << 20;
 	uint8_t *buf = malloc(chunk);
@@ -88,38 +278,7 @@ static int convert_plain(struct bdev *src, struct bdev *out, uint64_t sparse, bo
 			r = -1;
 			break;
 		}
-		/* Zero detection in `sparse`-sized pieces aligned to the disk: those are not
-		 * written (or written as zeroes on an existing target). */
-		uint64_t pos = 0;
-		while (pos < n && r == 0) {
-			uint64_t piece = n - pos;
-			if (sparse) {
-				uint64_t lim = sparse - (off + pos) % sparse;
-				piece = piece < lim ? piece : lim;
-			}
-			bool z = sparse && img_all_zero(buf + pos, piece);
-			uint64_t run = piece;
-			while (pos + run < n) {
-				uint64_t p2 = n - pos - run;
-				if (sparse && p2 > sparse)
-					p2 = sparse;
-				if (!sparse || (sparse && img_all_zero(buf + pos + run, p2)) != z)
-					break;
-				run += p2;
-			}
-			if (!sparse)
-				run = n - pos;
-			int w = 0;
-			if (!z)
-				w = bdev_write(out, off + pos, buf + pos, run);
-			else if (existing)
-				w = bdev_write_zeroes(out, off + pos, run);
-			if (w < 0) {
-				img_error("%s", bdev_error(out));
-				r = -1;
-			}
-			pos += run;
-		}
+		r = store_data(out, off, buf, n, sparse, existing);
 		off += n;
 		img_progress(progress, 100.0 * (double)off / (double)size);
 	}
