@@ -3,6 +3,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/fs.h>
+#include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -83,6 +85,16 @@ int bdev_file_size(struct bdev *bd, uint64_t *size)
 	if (fstat(bd->fd, &st) < 0)
 		return bdev_set_error(bd, -EIO, "%s: cannot stat: %s", bd->filename,
 				      strerror(errno));
+	if (S_ISBLK(st.st_mode)) {
+		/* A block device's st_size is 0: its size comes from the device. */
+		uint64_t bytes;
+		if (ioctl(bd->fd, BLKGETSIZE64, &bytes) < 0)
+			return bdev_set_error(bd, -EIO,
+					      "%s: cannot read the block device's size: %s",
+					      bd->filename, strerror(errno));
+		*size = bytes;
+		return 0;
+	}
 	*size = (uint64_t)st.st_size;
 	return 0;
 }

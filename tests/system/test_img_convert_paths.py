@@ -130,3 +130,38 @@ def test_compressed_runs_of_incompressible_clusters(build_dir, tmp_path, cluster
     assert info["compressed-clusters"] >= (1 << 20) // cs  # the text
     # 3 MiB of random data, the text and the tail; the 1 MiB of zeros not stored
     assert info["allocated-clusters"] == (4 << 20) // cs + 1
+
+
+@pytest.mark.parametrize("opts", [[], ["-c"]])
+def test_block_device_source_and_target(build_dir, tmp_path, opts):
+    """A block device's size comes from the device (its st_size is 0): a loop device converts
+    to qcow2 in full, plain and compressed, and an image converts into it with -n."""
+    import shutil
+    if os.geteuid() != 0 or not shutil.which("losetup"):
+        pytest.skip("needs root and losetup (util-linux) for a loop device")
+    img, _ = tools(build_dir)
+    backing = tmp_path / "loop.img"
+    data = sparse_source(backing)
+    with open(backing, "r+b") as f:  # a loop device's size is whole sectors
+        f.truncate(len(data) // 512 * 512)
+    data = data[:len(data) // 512 * 512]
+    p = subprocess.run(["losetup", "-f", "--show", str(backing)], capture_output=True,
+                       text=True)
+    if p.returncode != 0:
+        pytest.skip(f"no loop device here: {p.stderr.strip()}")
+    dev = p.stdout.strip()
+    try:
+        info = json.loads(run(img, "info", "-f", "raw", "--output=json", dev).stdout)
+        assert info["virtual-size"] == len(data)
+        out = tmp_path / "dev.qcow2"
+        run(img, "convert", "-f", "raw", "-O", "qcow2", *opts, dev, out)
+        qemu_check_clean(out)
+        assert to_raw_qemu(out, tmp_path / "q.raw") == data
+        # and back into the device (-n: the target exists), after zeroing it
+        with open(dev, "r+b") as f:
+            f.write(bytes(len(data)))
+        run(img, "convert", "-n", "-f", "qcow2", "-O", "raw", out, dev)
+        with open(dev, "rb") as f:
+            assert f.read(len(data)) == data
+    finally:
+        subprocess.run(["losetup", "-d", dev])
