@@ -466,3 +466,71 @@ int luks_decrypt(struct luks *l, uint64_t sector, uint8_t *buf, size_t len)
 {
 	return luks_xts_crypt(l->cipher, l->dec, NULL, false, sector, buf, len);
 }
+
+/* The sectors [a, a + span) of the disk into bounce, decrypted. */
+static int read_span(struct luks *l, struct bdev *bd, uint64_t base, uint8_t *bounce, uint64_t a,
+		     size_t span)
+{
+	int r = bdev_pread(bd, base + a, bounce, span, "data");
+	if (r < 0)
+		return r;
+	if (luks_decrypt(l, a / LUKS_SECTOR, bounce, span) < 0)
+		return bdev_set_error(bd, -EIO, "%s: decryption failed", bd->filename);
+	return 0;
+}
+
+/* The sector-aligned span of the disk from `off` that holds the first bytes of a len-byte
+ * access: its start *a, the offset of `off` in it *in, and how many of the len bytes it
+ * holds *n. */
+static size_t sector_span(uint64_t off, size_t len, size_t bounce_len, uint64_t *a, uint64_t *in,
+			  size_t *n)
+{
+	*a = off & ~(uint64_t)(LUKS_SECTOR - 1);
+	*in = off - *a;
+	size_t span = (size_t)align_up(*in + len, LUKS_SECTOR);
+	if (span > bounce_len)
+		span = bounce_len;
+	*n = span - *in < len ? span - (size_t)*in : len;
+	return span;
+}
+
+int luks_read_sectors(struct luks *l, struct bdev *bd, uint64_t base, uint8_t *bounce,
+		      size_t bounce_len, uint64_t off, void *buf, size_t len)
+{
+	uint8_t *p = buf;
+	while (len) {
+		uint64_t a, in;
+		size_t n, span = sector_span(off, len, bounce_len, &a, &in, &n);
+		int r = read_span(l, bd, base, bounce, a, span);
+		if (r < 0)
+			return r;
+		memcpy(p, bounce + in, n);
+		p += n, off += n, len -= n;
+	}
+	return 0;
+}
+
+int luks_write_sectors(struct luks *l, struct bdev *bd, uint64_t base, uint8_t *bounce,
+		       size_t bounce_len, uint64_t off, const void *buf, size_t len)
+{
+	const uint8_t *p = buf;
+	while (len) {
+		uint64_t a, in;
+		size_t n, span = sector_span(off, len, bounce_len, &a, &in, &n);
+		int r;
+		if (in || (in + n) % LUKS_SECTOR) {
+			/* Partial sectors: their other bytes are decrypted and kept. */
+			r = read_span(l, bd, base, bounce, a, span);
+			if (r < 0)
+				return r;
+		}
+		memcpy(bounce + in, p, n);
+		if (luks_encrypt(l, a / LUKS_SECTOR, bounce, span) < 0)
+			return bdev_set_error(bd, -EIO, "%s: encryption failed", bd->filename);
+		r = bdev_pwrite(bd, base + a, bounce, span, "data");
+		if (r < 0)
+			return r;
+		p += n, off += n, len -= n;
+	}
+	return 0;
+}

@@ -83,4 +83,13 @@ enum bdev_crypt bdev_crypt_state(const struct bdev *bd);
 int luks_encrypt(struct luks *l, uint64_t sector, uint8_t *buf, size_t len);
 int luks_decrypt(struct luks *l, uint64_t sector, uint8_t *buf, size_t len);
 
+/* Encrypted data of bd as the disk sees it: the disk's bytes [off, off + len) are the
+ * ciphertext at file offset base + off, sector numbers (the IV) counting from disk offset 0.
+ * Whole sectors pass through `bounce` (bounce_len bytes, a multiple of 512); a partial
+ * sector at either end of a write is read, decrypted and merged first.  Errors name bd. */
+int luks_read_sectors(struct luks *l, struct bdev *bd, uint64_t base, uint8_t *bounce,
+		      size_t bounce_len, uint64_t off, void *buf, size_t len);
+int luks_write_sectors(struct luks *l, struct bdev *bd, uint64_t base, uint8_t *bounce,
+		       size_t bounce_len, uint64_t off, const void *buf, size_t len);
+
 #endif

@@ -67,54 +67,17 @@ static int locked(struct bdev *bd)
 static int lk_read(struct bdev *bd, uint64_t offset, void *buf, size_t len)
 {
 	struct luks_bdev *s = bd->opaque;
-	uint8_t *p = buf;
 	if (!s->l)
 		return locked(bd);
-	while (len) {
-		uint64_t a = offset & ~(uint64_t)(LUKS_SECTOR - 1), in = offset - a;
-		size_t span = (size_t)align_up(in + len, LUKS_SECTOR);
-		if (span > BOUNCE)
-			span = BOUNCE;
-		size_t n = span - in < len ? span - (size_t)in : len;
-		int r = bdev_pread(bd, s->payload + a, s->bounce, span, "data");
-		if (r < 0)
-			return r;
-		if (luks_decrypt(s->l, a / LUKS_SECTOR, s->bounce, span) < 0)
-			return bdev_set_error(bd, -EIO, "%s: decryption failed", bd->filename);
-		memcpy(p, s->bounce + in, n);
-		p += n, offset += n, len -= n;
-	}
-	return 0;
+	return luks_read_sectors(s->l, bd, s->payload, s->bounce, BOUNCE, offset, buf, len);
 }
 
 static int lk_write(struct bdev *bd, uint64_t offset, const void *buf, size_t len)
 {
 	struct luks_bdev *s = bd->opaque;
-	const uint8_t *p = buf;
 	if (!s->l)
 		return locked(bd);
-	while (len) {
-		uint64_t a = offset & ~(uint64_t)(LUKS_SECTOR - 1), in = offset - a;
-		size_t span = (size_t)align_up(in + len, LUKS_SECTOR);
-		if (span > BOUNCE)
-			span = BOUNCE;
-		size_t n = span - in < len ? span - (size_t)in : len;
-		int r;
-		/* Partial sectors at either end: read, decrypt, merge. */
-		if (in || (n + in) % LUKS_SECTOR) {
-			r = lk_read(bd, a, s->bounce, span);
-			if (r < 0)
-				return r;
-		}
-		memcpy(s->bounce + in, p, n);
-		if (luks_encrypt(s->l, a / LUKS_SECTOR, s->bounce, span) < 0)
-			return bdev_set_error(bd, -EIO, "%s: encryption failed", bd->filename);
-		r = bdev_pwrite(bd, s->payload + a, s->bounce, span, "data");
-		if (r < 0)
-			return r;
-		p += n, offset += n, len -= n;
-	}
-	return 0;
+	return luks_write_sectors(s->l, bd, s->payload, s->bounce, BOUNCE, offset, buf, len);
 }
 
 static int lk_flush(struct bdev *bd)

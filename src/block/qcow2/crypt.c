@@ -71,23 +71,7 @@ int qcow2_data_pread(struct qcow2 *q, uint64_t host, void *buf, size_t len)
 		return qcow2_crypt_locked(q);
 	if (!q->luks)
 		return bdev_pread(q->bd, host, buf, len, "data");
-	uint8_t *p = buf;
-	while (len) {
-		uint64_t a = host & ~(uint64_t)(LUKS_SECTOR - 1), in = host - a;
-		size_t span = (size_t)align_up(in + len, LUKS_SECTOR);
-		if (span > EBUF)
-			span = EBUF;
-		size_t n = span - in < len ? span - (size_t)in : len;
-		int r = bdev_pread(q->bd, a, q->ebuf, span, "data");
-		if (r < 0)
-			return r;
-		if (luks_decrypt(q->luks, a / LUKS_SECTOR, q->ebuf, span) < 0)
-			return bdev_set_error(q->bd, -EIO, "%s: decryption failed",
-					      q->bd->filename);
-		memcpy(p, q->ebuf + in, n);
-		p += n, host += n, len -= n;
-	}
-	return 0;
+	return luks_read_sectors(q->luks, q->bd, 0, q->ebuf, EBUF, host, buf, len);
 }
 
 int qcow2_data_pwrite(struct qcow2 *q, uint64_t host, const void *buf, size_t len)
@@ -96,30 +80,5 @@ int qcow2_data_pwrite(struct qcow2 *q, uint64_t host, const void *buf, size_t le
 		return qcow2_crypt_locked(q);
 	if (!q->luks)
 		return bdev_pwrite(q->bd, host, buf, len, "data");
-	const uint8_t *p = buf;
-	while (len) {
-		uint64_t a = host & ~(uint64_t)(LUKS_SECTOR - 1), in = host - a;
-		size_t span = (size_t)align_up(in + len, LUKS_SECTOR);
-		if (span > EBUF)
-			span = EBUF;
-		size_t n = span - in < len ? span - (size_t)in : len;
-		int r;
-		if (in || (in + n) % LUKS_SECTOR) {
-			/* Partial sectors: their other bytes are decrypted and kept. */
-			r = bdev_pread(q->bd, a, q->ebuf, span, "data");
-			if (r == 0 && luks_decrypt(q->luks, a / LUKS_SECTOR, q->ebuf, span) < 0)
-				r = -EIO;
-			if (r < 0)
-				return r;
-		}
-		memcpy(q->ebuf + in, p, n);
-		if (luks_encrypt(q->luks, a / LUKS_SECTOR, q->ebuf, span) < 0)
-			return bdev_set_error(q->bd, -EIO, "%s: encryption failed",
-					      q->bd->filename);
-		r = bdev_pwrite(q->bd, a, q->ebuf, span, "data");
-		if (r < 0)
-			return r;
-		p += n, host += n, len -= n;
-	}
-	return 0;
+	return luks_write_sectors(q->luks, q->bd, 0, q->ebuf, EBUF, host, buf, len);
 }
