@@ -161,3 +161,16 @@ void unmap_file(const uint8_t *data, size_t size)
 	if (data && size)
 		munmap((void *)data, size);
 }
+
+struct timespec deadline_in_ms(clockid_t clock, int ms)
+{
+	struct timespec t;
+	clock_gettime(clock, &t);
+	t.tv_sec += ms / 1000;
+	t.tv_nsec += (long)(ms % 1000) * 1000000;
+	if (t.tv_nsec >= 1000000000) {
+		t.tv_sec++;
+		t.tv_nsec -= 1000000000;
+	}
+	return t;
+}

@@ -6,6 +6,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <time.h>
 #include <unistd.h>
 
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
@@ -27,6 +28,10 @@ static inline uint64_t align_down(uint64_t v, uint64_t a)
  * units; a bare number is in `default_unit` bytes).  Returns 0 on success,
  * -1 on a malformed string or overflow. */
 int parse_size(const char *s, uint64_t default_unit, uint64_t *out);
+
+/* The instant `ms` milliseconds from now on `clock` (a deadline for pthread_cond_timedwait,
+ * whose clock must match the condition's). */
+struct timespec deadline_in_ms(clockid_t clock, int ms);
 
 /* Format a byte count for humans ("256 MiB", "1.5 GiB"). */
 const char *format_size(uint64_t bytes, char *buf, size_t len);

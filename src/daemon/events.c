@@ -1,6 +1,7 @@
 #include "daemon/events.h"
 
 #include "common/json_util.h"
+#include "common/util.h"
 
 #include <pthread.h>
 #include <stdio.h>
@@ -56,14 +57,7 @@ uint64_t events_next_seq(void)
 int events_wait(uint64_t *seq, char *buf, size_t len, int timeout_ms)
 {
 	pthread_once(&once, init_cond);
-	struct timespec until;
-	clock_gettime(CLOCK_MONOTONIC, &until);
-	until.tv_sec += timeout_ms / 1000;
-	until.tv_nsec += (long)(timeout_ms % 1000) * 1000000;
-	if (until.tv_nsec >= 1000000000) {
-		until.tv_sec++;
-		until.tv_nsec -= 1000000000;
-	}
+	struct timespec until = deadline_in_ms(CLOCK_MONOTONIC, timeout_ms);
 	int r = 0;
 	pthread_mutex_lock(&lock);
 	while (!stopping && *seq >= next_seq) {

@@ -122,14 +122,8 @@ static struct json_object *execute(const char *peer, const char *path, const cha
 		return NULL;
 	}
 	strcpy(sa.sun_path, path);
-	struct qmp_conn c = {.fd = -1, .peer = peer};
-	clock_gettime(CLOCK_MONOTONIC, &c.deadline);
-	c.deadline.tv_sec += timeout_ms / 1000;
-	c.deadline.tv_nsec += (long)(timeout_ms % 1000) * 1000000;
-	if (c.deadline.tv_nsec >= 1000000000) {
-		c.deadline.tv_sec++;
-		c.deadline.tv_nsec -= 1000000000;
-	}
+	struct qmp_conn c = {
+		.fd = -1, .peer = peer, .deadline = deadline_in_ms(CLOCK_MONOTONIC, timeout_ms)};
 	struct json_object *ret = NULL, *greeting = NULL, *caps = NULL;
 	c.buf = malloc(QMP_LINE_MAX);
 	if (!c.buf) {

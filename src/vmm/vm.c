@@ -57,14 +57,7 @@ int vm_pause(struct vm *vm, int timeout_ms)
 	atomic_store(&vm->pause_req, true);
 	for (unsigned i = 0; i < vm->nvcpus; i++)
 		vcpu_kick(&vm->vcpus[i]);
-	struct timespec until;
-	clock_gettime(CLOCK_REALTIME, &until);
-	until.tv_sec += timeout_ms / 1000;
-	until.tv_nsec += (long)(timeout_ms % 1000) * 1000000;
-	if (until.tv_nsec >= 1000000000) {
-		until.tv_sec++;
-		until.tv_nsec -= 1000000000;
-	}
+	struct timespec until = deadline_in_ms(CLOCK_REALTIME, timeout_ms);
 	int r = 0;
 	pthread_mutex_lock(&vm->pause_lock);
 	while (vm->parked < vm->nvcpus && vm_running(vm) && r == 0)
