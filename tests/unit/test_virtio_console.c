@@ -24,6 +24,8 @@
 #define RXBUF  0x10000
 #define TXBUF  0x20000
 
+#include "virtio_test_device.h"
+
 struct fx {
 	uint8_t *ram;
 	struct guest_mem mem;
@@ -39,18 +41,12 @@ struct fx {
 
 static uint64_t rd(struct fx *f, uint64_t off, uint32_t len)
 {
-	uint8_t d[8];
-	pci_window_ops.read(pci_bus_window(f->pb, PCI_WINDOW_MMIO64), f->bar - MMIO64 + off, d,
-			    len);
-	return bus_load_le(d, len);
+	return vdev_read(f->pb, f->bar, off, len);
 }
 
 static void wr(struct fx *f, uint64_t off, uint32_t len, uint64_t v)
 {
-	uint8_t d[8];
-	bus_store_le(d, len, v);
-	pci_window_ops.write(pci_bus_window(f->pb, PCI_WINDOW_MMIO64), f->bar - MMIO64 + off, d,
-			     len);
+	vdev_write(f->pb, f->bar, off, len, v);
 }
 
 static void wake(void *ctx)
@@ -84,22 +80,15 @@ static int setup(void **state)
 	assert_non_null(f->con);
 	assert_int_equal(iothread_start(f->io), 0);
 	assert_int_equal(pci_bus_assign_bars(f->pb), 0);
-	f->bar = (pci_bus_config_read(f->pb, 0, 1, 0, PCI_CFG_BAR0, 4) & ~15u) |
-		 (uint64_t)pci_bus_config_read(f->pb, 0, 1, 0, PCI_CFG_BAR0 + 4, 4) << 32;
-	pci_bus_config_write(f->pb, 0, 1, 0, PCI_CFG_COMMAND, 2, PCI_CMD_MEMORY | PCI_CMD_MASTER);
+	f->bar = vdev_enable(f->pb);
 	wr(f, VIRTIO_PCI_STATUS, 1, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER);
 	wr(f, VIRTIO_PCI_GFSELECT, 4, 1);
 	wr(f, VIRTIO_PCI_GF, 4, 1);
 	wr(f, VIRTIO_PCI_STATUS, 1,
 	   VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER | VIRTIO_STATUS_FEATURES_OK);
-	for (unsigned q = 0; q < 2; q++) {
-		wr(f, VIRTIO_PCI_Q_SELECT, 2, q);
-		wr(f, VIRTIO_PCI_Q_SIZE, 2, QSIZE);
-		wr(f, VIRTIO_PCI_Q_DESC, 8, ring_base(q));
-		wr(f, VIRTIO_PCI_Q_DRIVER, 8, ring_base(q) + 0x1000);
-		wr(f, VIRTIO_PCI_Q_DEVICE, 8, ring_base(q) + 0x2000);
-		wr(f, VIRTIO_PCI_Q_ENABLE, 2, 1);
-	}
+	for (unsigned q = 0; q < 2; q++)
+		vdev_queue(f->pb, f->bar, q, QSIZE, ring_base(q), ring_base(q) + 0x1000,
+			   ring_base(q) + 0x2000);
 	wr(f, VIRTIO_PCI_STATUS, 1,
 	   VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER | VIRTIO_STATUS_FEATURES_OK |
 		   VIRTIO_STATUS_DRIVER_OK);

@@ -38,6 +38,8 @@
 #define QSIZE	16
 #define SECTORS 2048 /* 1 MiB */
 
+#include "virtio_test_device.h"
+
 struct fx {
 	uint8_t *ram;
 	struct guest_mem mem;
@@ -55,18 +57,12 @@ struct fx {
 
 static uint64_t rd(struct fx *f, uint64_t off, uint32_t len)
 {
-	uint8_t d[8];
-	pci_window_ops.read(pci_bus_window(f->pb, PCI_WINDOW_MMIO64), f->bar - MMIO64 + off, d,
-			    len);
-	return bus_load_le(d, len);
+	return vdev_read(f->pb, f->bar, off, len);
 }
 
 static void wr(struct fx *f, uint64_t off, uint32_t len, uint64_t v)
 {
-	uint8_t d[8];
-	bus_store_le(d, len, v);
-	pci_window_ops.write(pci_bus_window(f->pb, PCI_WINDOW_MMIO64), f->bar - MMIO64 + off, d,
-			     len);
+	vdev_write(f->pb, f->bar, off, len, v);
 }
 
 /* Create the device on f->path (format and serial may be NULL) and bring it
@@ -86,9 +82,7 @@ static void start_device(struct fx *f, bool readonly, const char *format, const 
 	assert_non_null(f->blk);
 	assert_int_equal(iothread_start(f->io), 0);
 	assert_int_equal(pci_bus_assign_bars(f->pb), 0);
-	f->bar = (pci_bus_config_read(f->pb, 0, 1, 0, PCI_CFG_BAR0, 4) & ~15u) |
-		 (uint64_t)pci_bus_config_read(f->pb, 0, 1, 0, PCI_CFG_BAR0 + 4, 4) << 32;
-	pci_bus_config_write(f->pb, 0, 1, 0, PCI_CFG_COMMAND, 2, PCI_CMD_MEMORY | PCI_CMD_MASTER);
+	f->bar = vdev_enable(f->pb);
 
 	wr(f, VIRTIO_PCI_STATUS, 1, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER);
 	wr(f, VIRTIO_PCI_DFSELECT, 4, 0);
@@ -99,12 +93,7 @@ static void start_device(struct fx *f, bool readonly, const char *format, const 
 	wr(f, VIRTIO_PCI_GF, 4, 1); /* VERSION_1 */
 	wr(f, VIRTIO_PCI_STATUS, 1,
 	   VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER | VIRTIO_STATUS_FEATURES_OK);
-	wr(f, VIRTIO_PCI_Q_SELECT, 2, 0);
-	wr(f, VIRTIO_PCI_Q_SIZE, 2, QSIZE);
-	wr(f, VIRTIO_PCI_Q_DESC, 8, DESC);
-	wr(f, VIRTIO_PCI_Q_DRIVER, 8, AVAIL);
-	wr(f, VIRTIO_PCI_Q_DEVICE, 8, USED);
-	wr(f, VIRTIO_PCI_Q_ENABLE, 2, 1);
+	vdev_queue(f->pb, f->bar, 0, QSIZE, DESC, AVAIL, USED);
 	wr(f, VIRTIO_PCI_STATUS, 1,
 	   VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER | VIRTIO_STATUS_FEATURES_OK |
 		   VIRTIO_STATUS_DRIVER_OK);
